@@ -1,0 +1,111 @@
+//! Stage: unpack the fetched .debs into an image [`Tree`], apply the path
+//! filters, and add the generated files.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::sources::Loaded;
+use super::BuildError;
+use crate::deb;
+use crate::oci::RunConfig;
+use crate::repo::BinaryPackage;
+use crate::report::Reporter;
+use crate::spec::LoadedSpec;
+use crate::tree::filter::PathFilter;
+use crate::tree::generate::{self, OsInfo, CA_BUNDLE};
+use crate::tree::{extract, Tree};
+
+/// Default `PATH` of the image (as Debian's login.defs and distroless).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Unpack `packages` (with their .deb bytes, same order) into a tree and
+/// generate the files maintainer scripts would have made.
+pub fn assemble(
+    spec: &LoadedSpec,
+    loaded: &Loaded,
+    packages: &[Arc<BinaryPackage>],
+    debs: &[Vec<u8>],
+    report: &Reporter,
+) -> Result<Tree, BuildError> {
+    let filter = PathFilter::new(&spec.spec.paths).map_err(|e| BuildError::Other(format!("{}: paths: {e}", spec.path.display())))?;
+    let mut tree = Tree::new();
+    let mut controls = BTreeMap::new();
+    let bar = report.bar("extracting", packages.len() as u64, false);
+    // Packages unpack in name order, so an overlap resolves the same way every time.
+    let mut order: Vec<usize> = (0..packages.len()).collect();
+    order.sort_by(|a, b| packages[*a].name.cmp(&packages[*b].name));
+    for i in order {
+        let p = &packages[i];
+        bar.message(&p.name);
+        let members = deb::members(&p.name, &debs[i])?;
+        controls.insert(p.name.clone(), deb::control_file(&p.name, &members)?);
+        let data = deb::decompress(&p.name, &members.data_name, &members.data)?;
+        extract::extract(&mut tree, &p.name, data, &filter)?;
+        bar.inc(1);
+    }
+    bar.finish();
+    prune_filtered_dirs(&mut tree, &filter);
+    generate::write_accounts(&mut tree, &spec.spec.accounts);
+    generate::write_system_files(&mut tree);
+    let first = loaded.releases.first();
+    let os = OsInfo {
+        version_id: first.and_then(|r| r.version.as_deref()).and_then(|v| v.split('.').next()).map(String::from),
+        codename: first.and_then(|r| r.codename.clone()).unwrap_or_else(|| spec.spec.sources[0].suite.clone()),
+    };
+    generate::write_os_release(&mut tree, &os);
+    if let Some(n) = generate::write_ca_bundle(&mut tree) {
+        report.detail(&format!("CA bundle: {n} certificates"));
+    }
+    generate::write_dpkg_status(&mut tree, &controls);
+    Ok(tree)
+}
+
+/// Remove directories the filter excludes that hold nothing kept (they
+/// were created as parents during extraction).
+fn prune_filtered_dirs(tree: &mut Tree, filter: &PathFilter) {
+    let mut dirs: Vec<String> = tree
+        .iter()
+        .filter(|(p, e)| matches!(e.kind, crate::tree::Kind::Dir) && p.as_str() != "/" && !filter.keeps(p))
+        .map(|(p, _)| p.clone())
+        .collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+    for d in dirs {
+        if !tree.has_children(&d) {
+            tree.remove(&d);
+        }
+    }
+}
+
+/// The image's run configuration from the spec and the assembled tree.
+pub fn run_config(spec: &LoadedSpec, tree: &Tree) -> RunConfig {
+    let s = &spec.spec;
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    env.insert("PATH".into(), DEFAULT_PATH.into());
+    if tree.get(CA_BUNDLE).is_some() {
+        env.insert("SSL_CERT_FILE".into(), CA_BUNDLE.into());
+    }
+    for (k, v) in &s.image.env {
+        env.insert(k.clone(), v.clone());
+    }
+    let accounts = generate::accounts(&s.accounts);
+    let run_as = s.accounts.run_as.as_deref().unwrap_or("root");
+    let (user, home) = match accounts.iter().find(|a| a.name == run_as) {
+        Some(a) => (format!("{}:{}", a.uid, a.gid), Some(a.home.clone())),
+        None => (run_as.to_string(), None),
+    };
+    let workdir = s.image.workdir.clone().unwrap_or_else(|| match (&home, user.as_str()) {
+        (Some(h), u) if !u.starts_with("0:") && h != "/nonexistent" => h.clone(),
+        _ => "/".into(),
+    });
+    // PATH first, then the rest sorted: stable and readable.
+    let mut env_list = vec![format!("PATH={}", env.remove("PATH").unwrap_or_default())];
+    env_list.extend(env.into_iter().map(|(k, v)| format!("{k}={v}")));
+    RunConfig {
+        entrypoint: s.image.entrypoint.clone(),
+        cmd: s.image.cmd.clone(),
+        env: env_list,
+        user,
+        workdir,
+        labels: s.image.labels.clone(),
+    }
+}

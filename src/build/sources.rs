@@ -1,0 +1,85 @@
+//! Stage 1: for each source of the spec, find its mirror, fetch and verify
+//! InRelease, then fetch, verify and parse each Packages index; and the
+//! fetch stage for .debs.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{BuildError, BuildOptions};
+use crate::fetch::{self, Cache, Wanted};
+use crate::repo::release::{self, TrustedKey, VerifiedRelease};
+use crate::repo::{index, mirror, BinaryPackage, PackageIndex, RepoError, Transport};
+use crate::report::Reporter;
+use crate::spec::LoadedSpec;
+
+/// Verified releases and parsed indices of a spec's sources.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// One per source, in spec order.
+    pub releases: Vec<VerifiedRelease>,
+    /// One per source × component × architecture, in spec order.
+    pub indices: Vec<PackageIndex>,
+}
+
+impl Loaded {
+    /// The newest `Date` among the releases.
+    pub fn newest_date(&self) -> DateTime<Utc> {
+        self.releases.iter().map(|r| r.date).max().unwrap_or_default()
+    }
+}
+
+/// Load and verify every source of `spec` for every architecture.
+pub fn load(spec: &LoadedSpec, opts: &BuildOptions, transport: &Transport, cache: &Cache, report: &Reporter) -> Result<Loaded, BuildError> {
+    let mut releases = Vec::new();
+    let mut jobs = Vec::new();
+    for source in &spec.spec.sources {
+        let base = mirror::choose(&source.suite, source.url.as_deref(), &opts.mirrors, &opts.apt)?;
+        let keys = source.keys.iter().map(|k| release::load_key(&spec.key_path(k))).collect::<Result<Vec<TrustedKey>, _>>()?;
+        let url = format!("{base}/dists/{}/InRelease", source.suite);
+        report.step(&format!("verifying {url}"));
+        let raw = transport.get(&url)?;
+        let rel = release::verify(&source.suite, &base, &url, &raw, &keys, opts.now)?;
+        report.detail(&format!("{} signed by {}, dated {}", source.suite, rel.signed_by.display(), rel.date));
+        for component in &source.components {
+            for arch in &spec.spec.archs {
+                jobs.push((releases.len(), component.clone(), arch.clone()));
+            }
+        }
+        releases.push(rel);
+    }
+    let indices = fetch::parallel(&jobs, opts.jobs.min(4), |(ri, component, arch)| {
+        let rel = &releases[*ri];
+        let (path, url, entry, comp) = index::locate(rel, component, arch)?;
+        let what = format!("Packages index {} {path}", rel.suite);
+        report.detail(&format!("fetching {what}"));
+        let want = Wanted { what: &what, url: &url, sha256: &entry.sha256, size: entry.size };
+        let bytes = cache.fetch(transport, &want)?;
+        Ok::<_, RepoError>(index::parse(rel, component, arch, &bytes, comp, &entry.sha256)?)
+    })?;
+    Ok(Loaded { releases, indices })
+}
+
+/// Fetch (or read from the cache) every package's .deb, verified against
+/// its Packages stanza. Returns the bytes in the order of `packages`.
+pub fn fetch_debs(
+    packages: &[Arc<BinaryPackage>],
+    transport: &Transport,
+    cache: &Cache,
+    jobs: usize,
+    report: &Reporter,
+) -> Result<Vec<Vec<u8>>, BuildError> {
+    let total: u64 = packages.iter().map(|p| p.size).sum();
+    report.step(&format!("fetching {} package(s), {:.1} MB", packages.len(), total as f64 / 1e6));
+    let bar = report.bar("fetching", total, true);
+    let out = fetch::parallel(packages, jobs, |p| {
+        let what = format!("package {} {} ({})", p.name, p.version, p.arch);
+        let url = format!("{}/{}", p.base_url, p.filename);
+        let want = Wanted { what: &what, url: &url, sha256: &p.sha256, size: p.size };
+        let data = cache.fetch(transport, &want);
+        bar.inc(p.size);
+        data
+    });
+    bar.finish();
+    Ok(out?)
+}

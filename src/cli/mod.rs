@@ -1,0 +1,224 @@
+//! Command-line interface (clap). Reads the environment (mirrors, clock,
+//! `SOURCE_DATE_EPOCH`, terminal) and hands plain values to the library.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use distill::build::{self, BuildError, BuildOptions};
+use distill::fetch::Cache;
+use distill::repo::{mirror, RepoError};
+use distill::report::{Reporter, Verbosity};
+
+/// Exit codes (documented in README.md).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Any other failure (I/O, internal).
+    pub const FAILURE: u8 = 1;
+    /// Bad command line or spec.
+    pub const USAGE: u8 = 2;
+    /// Signature, checksum or other verification failure.
+    pub const VERIFY: u8 = 4;
+    /// Dependencies cannot be satisfied.
+    pub const RESOLVE: u8 = 5;
+    /// The image failed its checks (e.g. a shell).
+    pub const CHECK: u8 = 6;
+    /// Network or mirror failure.
+    pub const NETWORK: u8 = 7;
+}
+
+/// Build small, shell-less OCI base images from Debian packages.
+#[derive(Parser, Debug)]
+#[command(name = "distill", version, about, long_about = None)]
+pub struct Cli {
+    /// Only print warnings and errors (and results on stdout).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build an OCI image layout from a spec; prints the image index digest last on stdout.
+    Build(BuildArgs),
+    /// Resolve a spec and print the package set (name, version, arch, suite, sizes).
+    Resolve(ResolveArgs),
+}
+
+/// Options shared by commands that read the archive.
+#[derive(Args, Debug, Clone)]
+pub struct ArchiveArgs {
+    /// Archive base URL for sources without `url:`; `URL` or `SUITE_GLOB=URL`, repeatable.
+    #[arg(long = "mirror", env = "DISTILL_MIRROR", value_name = "[SUITE=]URL")]
+    pub mirror: Vec<String>,
+    /// Cache directory [default: $XDG_CACHE_HOME/distill or ~/.cache/distill].
+    #[arg(long, env = "DISTILL_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Use only the cache; fail on the first missing blob.
+    #[arg(long)]
+    pub offline: bool,
+    /// Parallel downloads.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub jobs: usize,
+}
+
+/// `distill build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The spec file (YAML).
+    pub spec: PathBuf,
+    /// Output directory for the OCI image layout [default: images/<name>].
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Print a JSON summary on stdout instead of the digest.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+}
+
+/// `distill resolve`.
+#[derive(Args, Debug)]
+pub struct ResolveArgs {
+    /// The spec file (YAML).
+    pub spec: PathBuf,
+    /// Only this architecture.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+}
+
+/// Map an error to its exit code.
+pub fn exit_code(e: &BuildError) -> u8 {
+    match e {
+        BuildError::Spec(_) => exit::USAGE,
+        BuildError::Repo(r) => match r {
+            RepoError::NoMirror { .. } | RepoError::BadMirror { .. } | RepoError::Key { .. } | RepoError::NoIndex { .. } => exit::USAGE,
+            RepoError::Fetch { .. } | RepoError::NotFound { .. } => exit::NETWORK,
+            RepoError::Cache { .. } => exit::FAILURE,
+            _ => exit::VERIFY,
+        },
+        BuildError::Resolve(_) => exit::RESOLVE,
+        BuildError::Deb(_) | BuildError::Extract(_) => exit::VERIFY,
+        BuildError::Check(_) => exit::CHECK,
+        BuildError::Oci(_) | BuildError::Other(_) => exit::FAILURE,
+    }
+}
+
+fn options(archive: &ArchiveArgs, output: PathBuf) -> Result<BuildOptions, BuildError> {
+    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => Some(
+            v.trim().parse::<i64>().map_err(|_| BuildError::Other(format!("SOURCE_DATE_EPOCH={v:?} is not an integer number of seconds")))?,
+        ),
+        _ => None,
+    };
+    Ok(BuildOptions {
+        output,
+        cache_dir: archive.cache_dir.clone().unwrap_or_else(Cache::default_dir),
+        mirrors: mirror::parse_overrides(archive.mirror.iter().map(String::as_str))?,
+        apt: mirror::read_apt_sources(std::path::Path::new("/etc/apt")),
+        source_date_epoch: epoch,
+        now: chrono::Utc::now(),
+        offline: archive.offline,
+        jobs: archive.jobs.max(1),
+    })
+}
+
+/// Run the parsed command; returns the exit code.
+pub fn run(cli: Cli) -> Result<(), BuildError> {
+    let verbosity = if cli.quiet {
+        Verbosity::Quiet
+    } else if cli.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let report = Reporter::new(verbosity);
+    match cli.command {
+        Command::Build(args) => cmd_build(args, &report),
+        Command::Resolve(args) => cmd_resolve(args, &report),
+    }
+}
+
+fn cmd_build(args: BuildArgs, report: &Reporter) -> Result<(), BuildError> {
+    let spec = distill::spec::load(&args.spec)?;
+    let output = args.output.clone().unwrap_or_else(|| PathBuf::from("images").join(&spec.spec.name));
+    let opts = options(&args.archive, output)?;
+    let started = std::time::Instant::now();
+    let out = build::build(&spec, &opts, report)?;
+    for a in &out.archs {
+        report.step(&format!(
+            "{}: {} packages, {} entries, {:.1} MB uncompressed, {:.1} MB compressed, manifest {}",
+            a.arch,
+            a.packages.len(),
+            a.entries,
+            a.uncompressed as f64 / 1e6,
+            a.compressed as f64 / 1e6,
+            a.manifest
+        ));
+    }
+    report.step(&format!("built {} in {:.1} s", out.layout.display(), started.elapsed().as_secs_f64()));
+    if args.json {
+        let doc = serde_json::json!({
+            "digest": out.digest,
+            "layout": out.layout,
+            "created": distill::oci::rfc3339(out.epoch),
+            "architectures": out.archs.iter().map(|a| serde_json::json!({
+                "architecture": a.arch,
+                "manifest": a.manifest,
+                "packages": a.packages.len(),
+                "uncompressed_size": a.uncompressed,
+                "compressed_size": a.compressed,
+                "dropped": a.dropped.iter().map(|d| format!("{}: {}", d.package, d.dependency)).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    } else {
+        println!("{}", out.digest);
+    }
+    Ok(())
+}
+
+fn cmd_resolve(args: ResolveArgs, report: &Reporter) -> Result<(), BuildError> {
+    let mut spec = distill::spec::load(&args.spec)?;
+    if let Some(a) = &args.arch {
+        spec.spec.archs = vec![a.clone()];
+    }
+    let opts = options(&args.archive, PathBuf::new())?;
+    let (resolutions, _) = build::resolve_spec(&spec, &opts, report)?;
+    let mut rows = Vec::new();
+    for res in &resolutions {
+        for p in res.packages.values() {
+            rows.push(serde_json::json!({
+                "name": p.name, "version": p.version.to_string(), "arch": p.arch,
+                "resolved_for": res.arch, "suite": p.suite, "size": p.size, "installed_size_kib": p.installed_size,
+            }));
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+    } else {
+        for r in &rows {
+            println!(
+                "{:<32} {:<36} {:<6} {:<20} {:>10} {:>10}",
+                r["name"].as_str().unwrap_or(""),
+                r["version"].as_str().unwrap_or(""),
+                r["arch"].as_str().unwrap_or(""),
+                r["suite"].as_str().unwrap_or(""),
+                r["size"],
+                r["installed_size_kib"]
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Reading `.deb` files (deb(5)): an `ar` archive holding `debian-binary`
+//! (`2.0`), `control.tar[.gz|.xz|.zst]` and `data.tar[.gz|.xz|.zst|.bz2]`.
+//! Nothing here writes to disk; entries are handed to a visitor.
+
+use std::io::{Cursor, Read};
+
+/// Errors reading a .deb.
+#[derive(Debug, thiserror::Error)]
+pub enum DebError {
+    /// The ar container or a member is malformed.
+    #[error("package {package}: malformed .deb: {reason}")]
+    Malformed {
+        /// Package name (or file).
+        package: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A member uses a compression distill does not read.
+    #[error("package {package}: member {member} uses an unsupported compression")]
+    Unsupported {
+        /// Package name.
+        package: String,
+        /// The member name.
+        member: String,
+    },
+}
+
+/// The two tar members of a .deb, still compressed, with their names.
+#[derive(Debug)]
+pub struct DebMembers {
+    /// e.g. `control.tar.xz`.
+    pub control_name: String,
+    /// Compressed bytes of the control member.
+    pub control: Vec<u8>,
+    /// e.g. `data.tar.xz`.
+    pub data_name: String,
+    /// Compressed bytes of the data member.
+    pub data: Vec<u8>,
+}
+
+/// Split a .deb into its members; `package` names it in errors.
+pub fn members(package: &str, deb: &[u8]) -> Result<DebMembers, DebError> {
+    let bad = |reason: String| DebError::Malformed { package: package.into(), reason };
+    let mut ar = ar::Archive::new(Cursor::new(deb));
+    let mut version = None;
+    let mut control = None;
+    let mut data = None;
+    while let Some(entry) = ar.next_entry() {
+        let mut entry = entry.map_err(|e| bad(format!("ar: {e}")))?;
+        let name = String::from_utf8_lossy(entry.header().identifier()).trim_end_matches('/').to_string();
+        let mut buf = Vec::with_capacity(entry.header().size() as usize);
+        entry.read_to_end(&mut buf).map_err(|e| bad(format!("ar member {name}: {e}")))?;
+        if name == "debian-binary" {
+            version = Some(buf);
+        } else if name.starts_with("control.tar") {
+            if control.is_some() {
+                return Err(bad("two control members".into()));
+            }
+            control = Some((name, buf));
+        } else if name.starts_with("data.tar") {
+            if data.is_some() {
+                return Err(bad("two data members".into()));
+            }
+            data = Some((name, buf));
+        }
+    }
+    match version {
+        Some(v) if v.starts_with(b"2.") => {}
+        Some(v) => return Err(bad(format!("unsupported format version {:?}", String::from_utf8_lossy(&v).trim()))),
+        None => return Err(bad("no debian-binary member".into())),
+    }
+    let (control_name, control) = control.ok_or_else(|| bad("no control.tar member".into()))?;
+    let (data_name, data) = data.ok_or_else(|| bad("no data.tar member".into()))?;
+    Ok(DebMembers { control_name, control, data_name, data })
+}
+
+/// A decompressing reader for a `*.tar[.gz|.xz|.zst]` member.
+pub fn decompress<'a>(package: &str, name: &str, bytes: &'a [u8]) -> Result<Box<dyn Read + 'a>, DebError> {
+    let r: Box<dyn Read + 'a> = match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("tar") => Box::new(bytes),
+        Some("gz") => Box::new(flate2::read::GzDecoder::new(bytes)),
+        Some("xz") => Box::new(xz2::read::XzDecoder::new(bytes)),
+        Some("zst") => Box::new(
+            zstd::stream::read::Decoder::with_buffer(bytes)
+                .map_err(|e| DebError::Malformed { package: package.into(), reason: format!("{name}: {e}") })?,
+        ),
+        _ => return Err(DebError::Unsupported { package: package.into(), member: name.into() }),
+    };
+    Ok(r)
+}
+
+/// The `control` file of a .deb's control member (Debian Policy §5.3).
+pub fn control_file(package: &str, m: &DebMembers) -> Result<String, DebError> {
+    let bad = |reason: String| DebError::Malformed { package: package.into(), reason };
+    let mut tar = tar::Archive::new(decompress(package, &m.control_name, &m.control)?);
+    for entry in tar.entries().map_err(|e| bad(format!("{}: {e}", m.control_name)))? {
+        let mut entry = entry.map_err(|e| bad(format!("{}: {e}", m.control_name)))?;
+        let path = entry.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().to_string();
+        if path.trim_start_matches("./") == "control" {
+            let mut s = String::new();
+            entry.read_to_string(&mut s).map_err(|e| bad(format!("control: {e}")))?;
+            return Ok(s);
+        }
+    }
+    Err(bad(format!("{} has no control file", m.control_name)))
+}

@@ -1,0 +1,199 @@
+//! Downloads into a content-addressed cache that only ever holds verified
+//! bytes.
+//!
+//! Layout: `<cache>/blobs/sha256/<hex>`. A blob is written to a temporary
+//! file in the same directory and renamed into place only after its size
+//! and SHA256 matched the expected values; a blob read back is hashed again
+//! and, if it no longer matches (disk corruption, tampering), removed and
+//! fetched anew.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::repo::{RepoError, Transport};
+
+/// A content-addressed blob cache.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+    offline: bool,
+}
+
+/// What to fetch and how to check it.
+#[derive(Debug, Clone)]
+pub struct Wanted<'a> {
+    /// Human description for messages, e.g. `package nodejs 18.19.0+dfsg-6~deb12u2 (amd64)`.
+    pub what: &'a str,
+    /// URL to download from on a cache miss.
+    pub url: &'a str,
+    /// Expected SHA256, lowercase hex.
+    pub sha256: &'a str,
+    /// Expected size in bytes.
+    pub size: u64,
+}
+
+impl Cache {
+    /// Open (creating) a cache rooted at `root`. With `offline`, misses are
+    /// errors instead of downloads.
+    pub fn open(root: &Path, offline: bool) -> Result<Self, RepoError> {
+        let blobs = root.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).map_err(|source| RepoError::Cache { path: blobs.clone(), source })?;
+        Ok(Cache { root: root.into(), offline })
+    }
+
+    /// The default cache directory: `$XDG_CACHE_HOME/distill`, else
+    /// `$HOME/.cache/distill`, else `.distill-cache`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(x).join("distill");
+        }
+        if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(h).join(".cache/distill");
+        }
+        PathBuf::from(".distill-cache")
+    }
+
+    /// The cache root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blob_path(&self, sha256: &str) -> PathBuf {
+        self.root.join("blobs/sha256").join(sha256)
+    }
+
+    /// Read a blob, verifying it. A blob that fails verification is removed
+    /// and reported as missing.
+    pub fn get(&self, sha256: &str, size: u64) -> Option<Vec<u8>> {
+        let path = self.blob_path(sha256);
+        let data = std::fs::read(&path).ok()?;
+        if data.len() as u64 == size && hex::encode(Sha256::digest(&data)) == sha256 {
+            Some(data)
+        } else {
+            let _ = std::fs::remove_file(&path);
+            None
+        }
+    }
+
+    /// Store bytes already verified by the caller against `sha256`.
+    fn put_verified(&self, sha256: &str, data: &[u8]) -> Result<(), RepoError> {
+        let dir = self.root.join("blobs/sha256");
+        let io = |source| RepoError::Cache { path: dir.clone(), source };
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+        tmp.write_all(data).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(self.blob_path(sha256)).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    /// Return the verified bytes of `want`, from the cache or downloaded.
+    ///
+    /// Errors: [`RepoError::Checksum`] when the download does not match
+    /// (nothing is cached), [`RepoError::NotFound`]/[`RepoError::Fetch`]
+    /// from the transport, or, offline, `Fetch` naming the missing blob.
+    pub fn fetch(&self, transport: &Transport, want: &Wanted) -> Result<Vec<u8>, RepoError> {
+        if let Some(data) = self.get(want.sha256, want.size) {
+            return Ok(data);
+        }
+        if self.offline {
+            return Err(RepoError::Fetch {
+                url: want.url.into(),
+                reason: format!("{} (sha256 {}) is not in the cache {} and --offline forbids downloading", want.what, want.sha256, self.root.display()),
+            });
+        }
+        let data = transport.get(want.url)?;
+        check(want, &data)?;
+        self.put_verified(want.sha256, &data)?;
+        Ok(data)
+    }
+}
+
+/// Check `data` against the expected size and SHA256.
+pub fn check(want: &Wanted, data: &[u8]) -> Result<(), RepoError> {
+    let actual = hex::encode(Sha256::digest(data));
+    if data.len() as u64 != want.size || actual != want.sha256 {
+        return Err(RepoError::Checksum {
+            what: want.what.into(),
+            url: crate::repo::transport::redact(want.url),
+            expected: want.sha256.into(),
+            actual,
+            expected_size: want.size,
+            actual_size: data.len() as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Run `job` over `items` on up to `workers` threads, preserving order of
+/// results. The first error is returned (others are dropped).
+pub fn parallel<T: Sync, R: Send, E: Send>(
+    items: &[T],
+    workers: usize,
+    job: impl Fn(&T) -> Result<R, E> + Sync,
+) -> Result<Vec<R>, E> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<R, E>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers.clamp(1, items.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= items.len() {
+                    break;
+                }
+                let r = job(&items[i]);
+                let failed = r.is_err();
+                results.lock().unwrap()[i] = Some(r);
+                if failed {
+                    next.store(items.len(), Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(items.len());
+    let mut first_err = None;
+    for r in results.into_inner().unwrap() {
+        match r {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(e)) => {
+                if first_err.is_none() {
+                    first_err = Some(e)
+                }
+            }
+            None => {}
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupted_blob_is_dropped_on_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), false).unwrap();
+        let data = b"hello";
+        let sha = hex::encode(Sha256::digest(data));
+        cache.put_verified(&sha, data).unwrap();
+        assert_eq!(cache.get(&sha, 5).as_deref(), Some(&data[..]));
+        std::fs::write(cache.blob_path(&sha), b"hellp").unwrap();
+        assert!(cache.get(&sha, 5).is_none());
+        assert!(!cache.blob_path(&sha).exists(), "bad blob must be removed");
+    }
+
+    #[test]
+    fn parallel_keeps_order_and_reports_errors() {
+        let items: Vec<u32> = (0..50).collect();
+        let out = parallel(&items, 4, |i| Ok::<_, ()>(i * 2)).unwrap();
+        assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(parallel(&items, 4, |i| if *i == 7 { Err(*i) } else { Ok(()) }), Err(7));
+    }
+}

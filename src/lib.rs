@@ -1,0 +1,23 @@
+//! distill: build small, shell-less (distroless) OCI base images from
+//! Debian packages, reproducibly.
+//!
+//! The pipeline (see docs/ARCHITECTURE.md): [`spec`] → [`repo`] (mirror,
+//! signed InRelease, Packages indices) → [`resolve`] → [`fetch`] →
+//! [`deb`] + [`tree`] (extract, filter, generate) → [`check`] → [`layer`]
+//! → [`oci`]. [`build`] runs the stages in order; [`report`] is the only
+//! module that prints.
+
+#![warn(missing_docs)]
+
+pub mod build;
+pub mod check;
+pub mod deb;
+pub mod fetch;
+pub mod layer;
+pub mod oci;
+pub mod repo;
+pub mod report;
+pub mod resolve;
+pub mod spec;
+pub mod tree;
+pub mod version;

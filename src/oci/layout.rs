@@ -1,0 +1,73 @@
+//! Writing an OCI image layout directory (image-spec image-layout.md):
+//! `oci-layout`, `index.json`, `blobs/sha256/<hex>`.
+//!
+//! The layout is written into a temporary sibling directory and renamed
+//! into place, so a failed or killed build never leaves a half-written
+//! layout where the previous one was.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::{canonical_json, Blob, OciError, REF_NAME};
+
+/// Write a layout at `dir` holding `blobs` and an index.json whose
+/// manifests are `refs`: (tag, blob that is tagged). Replaces any layout
+/// already at `dir` atomically (rename).
+pub fn write_layout(dir: &Path, blobs: &[&Blob], refs: &[(String, &Blob)]) -> Result<(), OciError> {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |path: PathBuf| move |source| OciError::Io { path: path.clone(), source };
+    std::fs::create_dir_all(parent).map_err(io(parent.into()))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "image".into());
+    let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(parent).map_err(io(parent.into()))?;
+    let blob_dir = tmp.path().join("blobs/sha256");
+    std::fs::create_dir_all(&blob_dir).map_err(io(blob_dir.clone()))?;
+    for b in blobs {
+        let p = blob_dir.join(b.digest.trim_start_matches("sha256:"));
+        std::fs::write(&p, &b.data).map_err(io(p.clone()))?;
+    }
+    let layout = tmp.path().join("oci-layout");
+    std::fs::write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io(layout.clone()))?;
+    let descs = refs
+        .iter()
+        .map(|(tag, b)| {
+            let mut ann = BTreeMap::new();
+            ann.insert(REF_NAME.to_string(), tag.clone());
+            b.descriptor(None, &ann)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let index = oci_spec::image::ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(oci_spec::image::MediaType::ImageIndex)
+        .manifests(descs)
+        .build()
+        .map_err(|e| OciError::Build { what: "index.json", reason: e.to_string() })?;
+    let index_path = tmp.path().join("index.json");
+    std::fs::write(&index_path, canonical_json(&index)).map_err(io(index_path.clone()))?;
+    set_mode(tmp.path(), 0o755);
+
+    // Swap into place: move any old layout aside, rename the new one in,
+    // then delete the old one.
+    let tmp = tmp.keep();
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    let had_old = dir.exists();
+    if had_old {
+        std::fs::rename(dir, &old).map_err(io(dir.into()))?;
+    }
+    if let Err(e) = std::fs::rename(&tmp, dir) {
+        if had_old {
+            let _ = std::fs::rename(&old, dir);
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(OciError::Io { path: dir.into(), source: e });
+    }
+    if had_old {
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+}

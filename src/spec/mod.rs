@@ -1,0 +1,388 @@
+//! The image spec: a short, strict YAML document (format version 1) that
+//! names the Debian sources, the packages, what to leave out, the accounts
+//! and the image settings.
+//!
+//! Parsing is strict: an unknown field, a wrong type or a missing required
+//! field is an error that names the file, line and field ([`SpecError`]).
+//! The reference for every field is the "Spec reference" section of
+//! README.md; the doc comments below are the same text.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Errors from reading or validating a spec file.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("cannot read spec {path}: {source}")]
+    Read {
+        /// The spec file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// YAML syntax or schema error; `location` is `line L column C` when known.
+    #[error("invalid spec {path}{location}: {message}")]
+    Parse {
+        /// The spec file.
+        path: PathBuf,
+        /// ` at line L column C`, or empty.
+        location: String,
+        /// serde's message, which names the field.
+        message: String,
+    },
+    /// A value is well-typed but not allowed.
+    #[error("invalid spec {path}: field `{field}`: {message}")]
+    Invalid {
+        /// The spec file.
+        path: PathBuf,
+        /// Dotted path of the field, e.g. `sources[0].suite`.
+        field: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// A validated image spec (format version 1).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Spec format version; only `1` exists. Optional, defaults to 1.
+    #[serde(default = "default_version")]
+    pub version: u32,
+    /// Image name: `[a-z0-9][a-z0-9._-]*`. Names the output directory
+    /// `images/<name>/`.
+    pub name: String,
+    /// Where packages come from, in order of preference for equal versions.
+    pub sources: Vec<Source>,
+    /// Debian architectures to build, e.g. `[amd64]`. Default `[amd64]`.
+    #[serde(default = "default_archs")]
+    pub archs: Vec<String>,
+    /// Packages to install, with their Depends and Pre-Depends closure.
+    pub packages: Vec<String>,
+    /// Packages never installed. A dependency (or alternative group) naming
+    /// one is dropped, and the drop is recorded in the build report.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Path filters applied to every package's files.
+    #[serde(default)]
+    pub paths: Paths,
+    /// Users, groups and the user the image runs as.
+    #[serde(default)]
+    pub accounts: Accounts,
+    /// Image configuration (OCI image-spec config.md `config` object).
+    #[serde(default)]
+    pub image: ImageSettings,
+}
+
+/// One APT source: a suite of a Debian archive.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Suite or codename, e.g. `bookworm`, `bookworm-updates`, `bookworm-security`.
+    pub suite: String,
+    /// Components, e.g. `[main]`. Default `[main]`.
+    #[serde(default = "default_components")]
+    pub components: Vec<String>,
+    /// Key files (ASCII-armored OpenPGP), relative to the spec's directory
+    /// (or absolute). InRelease must carry a valid signature by one of them.
+    pub keys: Vec<PathBuf>,
+    /// Archive base URL (the directory holding `dists/` and `pool/`).
+    /// Optional: else `--mirror`/`DISTILL_MIRROR`, else the host's apt sources.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Path filters. Globs are matched against absolute paths in the image
+/// (`/usr/share/doc/**`); `*` does not cross `/`, `**` does. A path is
+/// dropped when it or one of its parent directories matches `exclude`,
+/// unless it matches `keep`. Parents of kept paths are always kept.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Paths {
+    /// Globs to drop. Default: `/usr/share/{doc,man,info,locale,lintian}`.
+    #[serde(default = "default_path_excludes")]
+    pub exclude: Vec<String>,
+    /// Globs to keep even when excluded. Default: `/usr/share/doc/*/copyright`.
+    #[serde(default = "default_path_keeps")]
+    pub keep: Vec<String>,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths { exclude: default_path_excludes(), keep: default_path_keeps() }
+    }
+}
+
+/// Accounts written to `/etc/passwd` and `/etc/group`, on top of the
+/// built-in `root` (0), `nonroot` (65532) and `nobody` (65534).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Accounts {
+    /// Extra users.
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Extra groups.
+    #[serde(default)]
+    pub groups: Vec<Group>,
+    /// The user the image runs as: a user name from `/etc/passwd` or a
+    /// numeric `uid[:gid]`. Default `root`.
+    #[serde(default)]
+    pub run_as: Option<String>,
+}
+
+/// A user account (passwd(5)).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Login name.
+    pub name: String,
+    /// Numeric user ID.
+    pub uid: u32,
+    /// Primary group ID; default: same as `uid` (a group of the same name is
+    /// created if none has that ID).
+    #[serde(default)]
+    pub gid: Option<u32>,
+    /// Home directory; default `/home/<name>`. Created, owned by the user, mode 0755.
+    #[serde(default)]
+    pub home: Option<String>,
+}
+
+/// A group (group(5)).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// Numeric group ID.
+    pub gid: u32,
+    /// Member user names.
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// Image settings, written to the OCI image config.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSettings {
+    /// `Entrypoint`: argv, e.g. `[/usr/bin/node]`.
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    /// `Cmd`: default arguments.
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    /// Extra environment variables, merged over the defaults `PATH` and
+    /// `SSL_CERT_FILE` (the latter only when the CA bundle exists).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// `WorkingDir`; default `/` (or the run-as user's home when set).
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// `Labels`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_version() -> u32 {
+    1
+}
+fn default_archs() -> Vec<String> {
+    vec!["amd64".into()]
+}
+fn default_components() -> Vec<String> {
+    vec!["main".into()]
+}
+fn default_path_excludes() -> Vec<String> {
+    ["doc", "man", "info", "locale", "lintian"].iter().map(|d| format!("/usr/share/{d}")).collect()
+}
+fn default_path_keeps() -> Vec<String> {
+    vec!["/usr/share/doc/*/copyright".into()]
+}
+
+/// A spec together with the file it was read from.
+#[derive(Debug, Clone)]
+pub struct LoadedSpec {
+    /// The parsed, validated spec.
+    pub spec: Spec,
+    /// The spec file's path, as given.
+    pub path: PathBuf,
+    /// Its raw bytes (the lock file records their digest).
+    pub raw: Vec<u8>,
+}
+
+impl LoadedSpec {
+    /// Resolve a key path from the spec: relative paths are relative to the
+    /// spec file's directory.
+    pub fn key_path(&self, key: &Path) -> PathBuf {
+        if key.is_absolute() {
+            return key.to_path_buf();
+        }
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        // Keys are conventionally referenced from the project root
+        // (`keys/...`); accept that too when the spec lives in `specs/`.
+        let beside = base.join(key);
+        if beside.exists() {
+            return beside;
+        }
+        let parent = base.parent().map(|p| p.join(key));
+        match parent {
+            Some(p) if p.exists() => p,
+            _ => beside,
+        }
+    }
+}
+
+/// Read and validate the spec at `path`.
+///
+/// Errors: [`SpecError::Read`] when the file is unreadable,
+/// [`SpecError::Parse`] for YAML/schema errors (with line and column),
+/// [`SpecError::Invalid`] for values that are not allowed.
+pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
+    let raw = std::fs::read(path).map_err(|source| SpecError::Read { path: path.into(), source })?;
+    let spec = parse(path, &raw)?;
+    Ok(LoadedSpec { spec, path: path.into(), raw })
+}
+
+/// Parse and validate spec text; `path` is only used in error messages.
+pub fn parse(path: &Path, raw: &[u8]) -> Result<Spec, SpecError> {
+    let spec: Spec = serde_yaml::from_slice(raw).map_err(|e| SpecError::Parse {
+        path: path.into(),
+        location: e
+            .location()
+            .map(|l| format!(" at line {} column {}", l.line(), l.column()))
+            .unwrap_or_default(),
+        message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
+    })?;
+    validate(path, &spec)?;
+    Ok(spec)
+}
+
+fn validate(path: &Path, spec: &Spec) -> Result<(), SpecError> {
+    let invalid = |field: &str, message: String| SpecError::Invalid {
+        path: path.into(),
+        field: field.into(),
+        message,
+    };
+    if spec.version != 1 {
+        return Err(invalid("version", format!("unsupported spec version {}; this distill reads version 1", spec.version)));
+    }
+    let name_ok = !spec.name.is_empty()
+        && spec.name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if !name_ok {
+        return Err(invalid("name", format!("{:?} is not a valid image name (use [a-z0-9][a-z0-9._-]*)", spec.name)));
+    }
+    if spec.sources.is_empty() {
+        return Err(invalid("sources", "at least one source is required".into()));
+    }
+    for (i, s) in spec.sources.iter().enumerate() {
+        if s.suite.is_empty() || s.suite.contains('/') {
+            return Err(invalid(&format!("sources[{i}].suite"), format!("{:?} is not a suite name", s.suite)));
+        }
+        if s.components.is_empty() {
+            return Err(invalid(&format!("sources[{i}].components"), "at least one component is required".into()));
+        }
+        if s.keys.is_empty() {
+            return Err(invalid(&format!("sources[{i}].keys"), "at least one key file is required (see keys/README.md)".into()));
+        }
+        if let Some(url) = &s.url {
+            if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file://")) {
+                return Err(invalid(&format!("sources[{i}].url"), format!("{url:?} is not an http(s):// or file:// URL")));
+            }
+        }
+    }
+    if spec.archs.is_empty() {
+        return Err(invalid("archs", "at least one architecture is required".into()));
+    }
+    for (i, a) in spec.archs.iter().enumerate() {
+        if a.is_empty() || !a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || a == "all" || a == "any" {
+            return Err(invalid(&format!("archs[{i}]"), format!("{a:?} is not a Debian architecture")));
+        }
+    }
+    if spec.packages.is_empty() {
+        return Err(invalid("packages", "at least one package is required".into()));
+    }
+    for (i, p) in spec.packages.iter().chain(&spec.exclude).enumerate() {
+        if p.is_empty() || p.contains(char::is_whitespace) {
+            return Err(invalid(&format!("packages[{i}]"), format!("{p:?} is not a package name")));
+        }
+    }
+    for (field, globs) in [("paths.exclude", &spec.paths.exclude), ("paths.keep", &spec.paths.keep)] {
+        for (i, g) in globs.iter().enumerate() {
+            if !g.starts_with('/') {
+                return Err(invalid(&format!("{field}[{i}]"), format!("{g:?} must be an absolute path glob")));
+            }
+            if let Err(e) = globset::Glob::new(g) {
+                return Err(invalid(&format!("{field}[{i}]"), e.to_string()));
+            }
+        }
+    }
+    for (i, u) in spec.accounts.users.iter().enumerate() {
+        if u.name.is_empty() || u.name.contains([':', '\n', '/']) {
+            return Err(invalid(&format!("accounts.users[{i}].name"), format!("{:?} is not a user name", u.name)));
+        }
+    }
+    for (i, g) in spec.accounts.groups.iter().enumerate() {
+        if g.name.is_empty() || g.name.contains([':', '\n', '/']) {
+            return Err(invalid(&format!("accounts.groups[{i}].name"), format!("{:?} is not a group name", g.name)));
+        }
+    }
+    if let Some(w) = &spec.image.workdir {
+        if !w.starts_with('/') {
+            return Err(invalid("image.workdir", format!("{w:?} must be an absolute path")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name: t\nsources:\n  - suite: bookworm\n    keys: [k.asc]\npackages: [libc6]\n";
+
+    #[test]
+    fn minimal_spec_gets_defaults() {
+        let s = parse(Path::new("t.yaml"), MINIMAL.as_bytes()).unwrap();
+        assert_eq!(s.archs, vec!["amd64"]);
+        assert_eq!(s.sources[0].components, vec!["main"]);
+        assert!(s.paths.exclude.contains(&"/usr/share/doc".to_string()));
+        assert_eq!(s.paths.keep, vec!["/usr/share/doc/*/copyright"]);
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_and_field() {
+        let text = format!("{MINIMAL}imagee:\n  cmd: [x]\n");
+        let err = parse(Path::new("specs/t.yaml"), text.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("specs/t.yaml"), "{err}");
+        assert!(err.contains("line 6"), "{err}");
+        assert!(err.contains("imagee"), "{err}");
+    }
+
+    #[test]
+    fn nested_unknown_field_is_rejected() {
+        let text = MINIMAL.replace("    keys: [k.asc]\n", "    keys: [k.asc]\n    compnents: [main]\n");
+        let err = parse(Path::new("t.yaml"), text.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("compnents") && err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_rejected() {
+        let text = MINIMAL.replace("packages: [libc6]", "packages: libc6");
+        let err = parse(Path::new("t.yaml"), text.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("packages") || err.contains("sequence"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let err = parse(Path::new("t.yaml"), MINIMAL.replace("name: t", "name: T!").as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("field `name`"), "{err}");
+        let err = parse(Path::new("t.yaml"), MINIMAL.replace("[k.asc]", "[]").as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("sources[0].keys"), "{err}");
+        let text = format!("{MINIMAL}paths:\n  exclude: [usr/share]\n");
+        let err = parse(Path::new("t.yaml"), text.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("paths.exclude[0]"), "{err}");
+    }
+}

@@ -1,0 +1,99 @@
+//! Unpacking a package's `data.tar` into a [`Tree`], applying the path
+//! filter. Only regular files, directories, symlinks and hard links are
+//! accepted; device nodes, FIFOs, paths that climb out of the root and
+//! hard links to unknown targets are errors naming the package and path.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+
+use super::filter::PathFilter;
+use super::{normalize, Entry, Kind, Tree};
+
+/// Errors extracting a package.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// The tar stream is malformed or truncated.
+    #[error("package {package}: cannot read data.tar: {reason}")]
+    Tar {
+        /// The package.
+        package: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// An entry is unsafe or of an unsupported type.
+    #[error("package {package}: refusing entry {path}: {reason}")]
+    Refused {
+        /// The package.
+        package: String,
+        /// The entry path as in the archive.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Upper bound on the unpacked size of one package (decompression bomb guard), bytes.
+pub const MAX_UNPACKED: u64 = 4 << 30;
+
+/// Extract `data` (an uncompressed tar stream) of `package` into `tree`.
+/// Returns the paths written (kept by the filter), in archive order.
+pub fn extract(tree: &mut Tree, package: &str, data: impl Read, filter: &PathFilter) -> Result<Vec<String>, ExtractError> {
+    let owner: Arc<str> = Arc::from(package);
+    let tar_err = |e: std::io::Error| ExtractError::Tar { package: package.into(), reason: e.to_string() };
+    let mut archive = tar::Archive::new(data);
+    // Files of this package by archive path, including filtered ones, for hard links.
+    let mut files: HashMap<String, (Arc<Vec<u8>>, u64)> = HashMap::new();
+    let mut written = Vec::new();
+    let mut total: u64 = 0;
+    for entry in archive.entries().map_err(tar_err)? {
+        let mut entry = entry.map_err(tar_err)?;
+        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).to_string();
+        let refuse = |reason: &str| ExtractError::Refused { package: package.into(), path: raw_path.clone(), reason: reason.into() };
+        let path = normalize(&raw_path).ok_or_else(|| refuse("path climbs out of the image root"))?;
+        let header = entry.header();
+        let mode = header.mode().map_err(tar_err)? & 0o7777;
+        let uid = header.uid().map_err(tar_err)? as u32;
+        let gid = header.gid().map_err(tar_err)? as u32;
+        let etype = header.entry_type();
+        let kind = if etype.is_dir() {
+            Kind::Dir
+        } else if etype.is_file() {
+            total += header.size().map_err(tar_err)?;
+            if total > MAX_UNPACKED {
+                return Err(refuse("package unpacks beyond the size limit (decompression bomb?)"));
+            }
+            let mut buf = Vec::with_capacity(header.size().unwrap_or(0) as usize);
+            entry.read_to_end(&mut buf).map_err(tar_err)?;
+            let data = Arc::new(buf);
+            let inode = tree.new_inode();
+            files.insert(path.clone(), (data.clone(), inode));
+            Kind::File { data, inode }
+        } else if etype.is_symlink() {
+            let target = entry.link_name_bytes().ok_or_else(|| refuse("symlink without target"))?;
+            Kind::Symlink(String::from_utf8_lossy(&target).to_string())
+        } else if etype.is_hard_link() {
+            let target = entry.link_name_bytes().ok_or_else(|| refuse("hard link without target"))?;
+            let target = normalize(&String::from_utf8_lossy(&target)).ok_or_else(|| refuse("hard link target climbs out of the image root"))?;
+            let (data, inode) = files.get(&target).cloned().ok_or_else(|| refuse("hard link to a file not earlier in this package"))?;
+            files.insert(path.clone(), (data.clone(), inode));
+            Kind::File { data, inode }
+        } else {
+            return Err(refuse("device nodes, FIFOs and other special files are not allowed in an image"));
+        };
+        if path == "/" || !filter.keeps(&path) {
+            continue;
+        }
+        let new = Entry { kind, mode, uid, gid, package: Some(owner.clone()) };
+        let target = tree.resolve_parents(&path);
+        match (tree.get(&target).map(|e| &e.kind), &new.kind) {
+            // A directory over an existing directory or a symlink (to a
+            // directory, e.g. merged-/usr `/lib`) keeps what is there, as dpkg does.
+            (Some(Kind::Dir), Kind::Dir) | (Some(Kind::Symlink(_)), Kind::Dir) => {}
+            _ => {
+                written.push(tree.insert(&target, new));
+            }
+        }
+    }
+    Ok(written)
+}

@@ -1,0 +1,257 @@
+//! The image's root filesystem, held in memory: a sorted map from absolute
+//! path to [`Entry`]. Packages are extracted into it ([`extract`]), path
+//! filters prune it, and generators ([`generate`]) add what maintainer
+//! scripts would have made. Nothing here touches the host filesystem.
+
+pub mod extract;
+pub mod filter;
+pub mod generate;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What a path is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// A directory.
+    Dir,
+    /// A regular file. Entries sharing `inode` are hard links of one file.
+    File {
+        /// File contents.
+        data: Arc<Vec<u8>>,
+        /// Hard-link group id (unique per extracted file).
+        inode: u64,
+    },
+    /// A symbolic link with its target, as written.
+    Symlink(String),
+}
+
+/// One filesystem entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Type and content.
+    pub kind: Kind,
+    /// Permission bits including setuid/setgid/sticky (`0o7777` mask).
+    pub mode: u32,
+    /// Owner user ID.
+    pub uid: u32,
+    /// Owner group ID.
+    pub gid: u32,
+    /// The package that shipped it; `None` for generated entries.
+    pub package: Option<Arc<str>>,
+}
+
+impl Entry {
+    /// A root-owned directory.
+    pub fn dir(mode: u32) -> Self {
+        Entry { kind: Kind::Dir, mode, uid: 0, gid: 0, package: None }
+    }
+    /// A root-owned generated file.
+    pub fn file(mode: u32, data: Vec<u8>, inode: u64) -> Self {
+        Entry { kind: Kind::File { data: Arc::new(data), inode }, mode, uid: 0, gid: 0, package: None }
+    }
+    /// A generated symlink.
+    pub fn symlink(target: &str) -> Self {
+        Entry { kind: Kind::Symlink(target.into()), mode: 0o777, uid: 0, gid: 0, package: None }
+    }
+    /// File size in bytes (0 for others).
+    pub fn size(&self) -> u64 {
+        match &self.kind {
+            Kind::File { data, .. } => data.len() as u64,
+            _ => 0,
+        }
+    }
+}
+
+/// The image filesystem. Keys are absolute, normalised paths (`/`, `/usr`,
+/// `/usr/bin/node`); there is always a `/` entry.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    entries: BTreeMap<String, Entry>,
+    next_inode: u64,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tree {
+    /// An empty tree holding only `/` (0755, root).
+    pub fn new() -> Self {
+        let mut entries = BTreeMap::new();
+        entries.insert("/".to_string(), Entry::dir(0o755));
+        Tree { entries, next_inode: 1 }
+    }
+
+    /// A fresh hard-link group id.
+    pub fn new_inode(&mut self) -> u64 {
+        self.next_inode += 1;
+        self.next_inode
+    }
+
+    /// Look up a path exactly (no symlink resolution).
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.entries.get(path)
+    }
+
+    /// Mutable lookup.
+    pub fn get_mut(&mut self, path: &str) -> Option<&mut Entry> {
+        self.entries.get_mut(path)
+    }
+
+    /// Iterate entries in path order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
+        self.entries.iter()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when only `/` exists.
+    pub fn is_empty(&self) -> bool {
+        self.entries.len() <= 1
+    }
+
+    /// Remove a path (not its children).
+    pub fn remove(&mut self, path: &str) -> Option<Entry> {
+        self.entries.remove(path)
+    }
+
+    /// Whether any entry lies below `dir`.
+    pub fn has_children(&self, dir: &str) -> bool {
+        let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
+        self.entries.range(prefix.clone()..).next().is_some_and(|(k, _)| k.starts_with(&prefix) && *k != prefix)
+    }
+
+    /// Direct and indirect children of `dir`, in order.
+    pub fn children<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
+        let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
+        self.entries.range(prefix.clone()..).take_while(move |(k, _)| k.starts_with(&prefix)).filter(|(k, _)| k.as_str() != "/")
+    }
+
+    /// Insert or replace an entry, creating missing parent directories
+    /// (0755, root). Parents that are symlinks are followed (see
+    /// [`Tree::resolve_parents`]); returns the path actually written.
+    pub fn insert(&mut self, path: &str, entry: Entry) -> String {
+        let path = self.resolve_parents(path);
+        self.ensure_parents(&path);
+        self.entries.insert(path.clone(), entry);
+        path
+    }
+
+    /// Create every missing ancestor of `path` as a root 0755 directory.
+    pub fn ensure_parents(&mut self, path: &str) {
+        let mut cur = String::new();
+        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        for c in comps.iter().take(comps.len().saturating_sub(1)) {
+            cur.push('/');
+            cur.push_str(c);
+            self.entries.entry(cur.clone()).or_insert_with(|| Entry::dir(0o755));
+        }
+    }
+
+    /// Rewrite `path` so that no ancestor is a symlink in the tree: an
+    /// ancestor `/lib` → `usr/lib` turns `/lib/x` into `/usr/lib/x`
+    /// (what the kernel would do on the unpacked image). Links are followed
+    /// at most 40 times; a link leaving the root is clamped to it.
+    pub fn resolve_parents(&self, path: &str) -> String {
+        let mut comps: Vec<String> = path.split('/').filter(|c| !c.is_empty()).map(String::from).collect();
+        let mut hops = 0;
+        let mut i = 0;
+        while i + 1 < comps.len() {
+            let prefix = format!("/{}", comps[..=i].join("/"));
+            if let Some(Entry { kind: Kind::Symlink(target), .. }) = self.entries.get(&prefix) {
+                hops += 1;
+                if hops > 40 {
+                    break;
+                }
+                let base: Vec<String> = if target.starts_with('/') { Vec::new() } else { comps[..i].to_vec() };
+                let mut joined = base;
+                for t in target.split('/').filter(|c| !c.is_empty() && *c != ".") {
+                    if t == ".." {
+                        joined.pop();
+                    } else {
+                        joined.push(t.to_string());
+                    }
+                }
+                let rest = comps[i + 1..].to_vec();
+                joined.extend(rest);
+                comps = joined;
+                i = 0;
+                continue;
+            }
+            i += 1;
+        }
+        format!("/{}", comps.join("/"))
+    }
+
+    /// Follow symlinks on `path` itself and its parents; `None` when the
+    /// result does not exist or links loop.
+    pub fn resolve(&self, path: &str) -> Option<String> {
+        let mut p = self.resolve_parents(path);
+        for _ in 0..40 {
+            match self.entries.get(&p)?.kind {
+                Kind::Symlink(ref target) => {
+                    let parent = p.rsplit_once('/').map(|(a, _)| a).unwrap_or("");
+                    let joined = if target.starts_with('/') { target.clone() } else { format!("{parent}/{target}") };
+                    p = self.resolve_parents(&normalize(&joined)?);
+                }
+                _ => return Some(p),
+            }
+        }
+        None
+    }
+}
+
+/// Normalise an absolute or `./`-relative archive path to `/a/b` form.
+/// Returns `None` for paths that climb out of the root with `..`.
+pub fn normalize(path: &str) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            c => out.push(c),
+        }
+    }
+    Some(format!("/{}", out.join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_rejects_escape() {
+        assert_eq!(normalize("./usr/bin/").as_deref(), Some("/usr/bin"));
+        assert_eq!(normalize("./").as_deref(), Some("/"));
+        assert_eq!(normalize("./../etc/passwd"), None);
+    }
+
+    #[test]
+    fn writes_go_through_parent_symlinks() {
+        let mut t = Tree::new();
+        t.insert("/usr/lib", Entry::dir(0o755));
+        t.insert("/lib", Entry::symlink("usr/lib"));
+        let written = t.insert("/lib/x86_64-linux-gnu/libc.so.6", Entry::file(0o644, vec![1], 2));
+        assert_eq!(written, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+        assert!(matches!(t.get("/lib").unwrap().kind, Kind::Symlink(_)));
+        assert_eq!(t.resolve("/lib/x86_64-linux-gnu/libc.so.6").as_deref(), Some("/usr/lib/x86_64-linux-gnu/libc.so.6"));
+    }
+
+    #[test]
+    fn has_children_is_not_fooled_by_sibling_prefixes() {
+        let mut t = Tree::new();
+        t.insert("/a", Entry::dir(0o755));
+        t.insert("/a-b", Entry::dir(0o755));
+        assert!(!t.has_children("/a"));
+        t.insert("/a/c", Entry::dir(0o755));
+        assert!(t.has_children("/a"));
+    }
+}
