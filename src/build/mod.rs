@@ -118,6 +118,7 @@ pub fn resolve_spec(
             arch: arch.clone(),
             packages: spec.spec.packages.clone(),
             exclude: spec.spec.exclude.iter().cloned().collect::<BTreeSet<_>>(),
+            prefer: spec.spec.prefer.clone(),
         };
         out.push(resolve::resolve(&universe, &request)?);
     }

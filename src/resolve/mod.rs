@@ -60,6 +60,16 @@ pub struct Request {
     pub packages: Vec<String>,
     /// Package names never installed.
     pub exclude: BTreeSet<String>,
+    /// Providers to take for a virtual package when several of equal
+    /// Priority could (the spec's `prefer:`).
+    pub prefer: Vec<String>,
+}
+
+impl Request {
+    /// A request for `packages` on `arch`, with no exclusions or preferences.
+    pub fn new(arch: &str, packages: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Request { arch: arch.into(), packages: packages.into_iter().map(Into::into).collect(), exclude: BTreeSet::new(), prefer: Vec::new() }
+    }
 }
 
 /// A dependency that was dropped because it names an excluded package.

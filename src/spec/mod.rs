@@ -66,6 +66,10 @@ pub struct Spec {
     /// one is dropped, and the drop is recorded in the build report.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Providers to choose when a virtual package has several of equal
+    /// Priority (e.g. `[mawk]` for `awk`).
+    #[serde(default)]
+    pub prefer: Vec<String>,
     /// Path filters applied to every package's files.
     #[serde(default)]
     pub paths: Paths,
@@ -365,7 +369,7 @@ mod tests {
     fn nested_unknown_field_is_rejected() {
         let text = MINIMAL.replace("    keys: [k.asc]\n", "    keys: [k.asc]\n    compnents: [main]\n");
         let err = parse(Path::new("t.yaml"), text.as_bytes()).unwrap_err().to_string();
-        assert!(err.contains("compnents") && err.contains("line 4"), "{err}");
+        assert!(err.contains("compnents") && err.contains("line 5") && err.contains("sources[0]"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,888 @@
+//! Shared fakes for the hermetic integration tests, modelled on
+//! canonical/chisel's test fakes: `.deb` files built in memory
+//! ([`DebBuilder`]), an archive laid out and signed on disk
+//! ([`RepoBuilder`]) with a TEST-ONLY OpenPGP key ([`TestKey`]), a loopback
+//! HTTP server with tampering hooks ([`RepoServer`]), spec writing and
+//! running the `distill` binary ([`SpecBuilder`], [`run_distill`]), and an
+//! OCI layout reader that dumps the layer as a sorted tree ([`Image`]).
+//!
+//! Nothing here talks to anything but 127.0.0.1.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+/// Lowercase hex SHA256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+// ---------------------------------------------------------------------------
+// .deb files
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum DataEntry {
+    Dir { path: String, mode: u32 },
+    File { path: String, mode: u32, data: Vec<u8> },
+    Symlink { path: String, target: String },
+    Hardlink { path: String, target: String },
+}
+
+/// Builds a real `.deb` (deb(5)): an `ar` archive with `debian-binary`,
+/// `control.tar.gz` and `data.tar.xz`. Entry paths are written to the tar
+/// headers byte for byte (no normalisation), so a fixture can hold
+/// hostile names such as `../etc/evil`.
+#[derive(Debug, Clone)]
+pub struct DebBuilder {
+    name: String,
+    version: String,
+    arch: String,
+    /// Optional control fields, in the order they are written.
+    fields: Vec<(String, String)>,
+    entries: Vec<DataEntry>,
+}
+
+/// A built `.deb`: its bytes and its control fields.
+#[derive(Debug, Clone)]
+pub struct Deb {
+    /// `Package`.
+    pub name: String,
+    /// `Version`.
+    pub version: String,
+    /// `Architecture`.
+    pub arch: String,
+    /// All control fields in order (Package first, Description last).
+    pub control: Vec<(String, String)>,
+    /// The `.deb` bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Deb {
+    /// SHA256 of the `.deb`, lowercase hex.
+    pub fn sha256(&self) -> String {
+        sha256_hex(&self.bytes)
+    }
+
+    /// Pool path relative to the archive root: `pool/main/<x>/<name>_<ver>_<arch>.deb`.
+    pub fn pool_path(&self) -> String {
+        let prefix = if self.name.starts_with("lib") && self.name.len() > 3 { &self.name[..4] } else { &self.name[..1] };
+        format!("pool/main/{prefix}/{}_{}_{}.deb", self.name, self.version.replace(':', "%3a"), self.arch)
+    }
+
+    /// The control file text.
+    pub fn control_text(&self) -> String {
+        self.control.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
+    }
+}
+
+impl DebBuilder {
+    /// A package `name` at `version` for amd64.
+    pub fn new(name: &str, version: &str) -> Self {
+        DebBuilder { name: name.into(), version: version.into(), arch: "amd64".into(), fields: Vec::new(), entries: Vec::new() }
+    }
+
+    /// `Architecture` (default `amd64`).
+    pub fn arch(mut self, arch: &str) -> Self {
+        self.arch = arch.into();
+        self
+    }
+
+    /// Any control field (replaces an earlier one of the same name).
+    pub fn field(mut self, name: &str, value: &str) -> Self {
+        self.fields.retain(|(k, _)| k != name);
+        self.fields.push((name.into(), value.into()));
+        self
+    }
+
+    /// `Depends`.
+    pub fn depends(self, v: &str) -> Self {
+        self.field("Depends", v)
+    }
+
+    /// `Pre-Depends`.
+    pub fn pre_depends(self, v: &str) -> Self {
+        self.field("Pre-Depends", v)
+    }
+
+    /// `Provides`.
+    pub fn provides(self, v: &str) -> Self {
+        self.field("Provides", v)
+    }
+
+    /// `Conflicts`.
+    pub fn conflicts(self, v: &str) -> Self {
+        self.field("Conflicts", v)
+    }
+
+    /// `Multi-Arch`.
+    pub fn multi_arch(self, v: &str) -> Self {
+        self.field("Multi-Arch", v)
+    }
+
+    /// A directory entry, e.g. `.dir("./usr/bin/", 0o755)`.
+    pub fn dir(mut self, path: &str, mode: u32) -> Self {
+        self.entries.push(DataEntry::Dir { path: path.into(), mode });
+        self
+    }
+
+    /// A regular file, e.g. `.file("./usr/bin/hello", 0o755, b"...")`.
+    pub fn file(mut self, path: &str, mode: u32, data: &[u8]) -> Self {
+        self.entries.push(DataEntry::File { path: path.into(), mode, data: data.to_vec() });
+        self
+    }
+
+    /// A symbolic link, e.g. `.symlink("./usr/bin/hi", "hello")`.
+    pub fn symlink(mut self, path: &str, target: &str) -> Self {
+        self.entries.push(DataEntry::Symlink { path: path.into(), target: target.into() });
+        self
+    }
+
+    /// A hard link to an earlier entry, e.g. `.hardlink("./usr/bin/hello2", "./usr/bin/hello")`.
+    pub fn hardlink(mut self, path: &str, target: &str) -> Self {
+        self.entries.push(DataEntry::Hardlink { path: path.into(), target: target.into() });
+        self
+    }
+
+    fn installed_size_kib(&self) -> u64 {
+        let bytes: u64 = self
+            .entries
+            .iter()
+            .map(|e| match e {
+                DataEntry::File { data, .. } => data.len() as u64,
+                _ => 0,
+            })
+            .sum();
+        bytes.div_ceil(1024).max(1)
+    }
+
+    /// Build the `.deb`.
+    pub fn build(self) -> Deb {
+        let mut control = vec![
+            ("Package".to_string(), self.name.clone()),
+            ("Version".to_string(), self.version.clone()),
+            ("Architecture".to_string(), self.arch.clone()),
+            ("Maintainer".to_string(), "distill test suite <nobody@localhost>".to_string()),
+            ("Installed-Size".to_string(), self.installed_size_kib().to_string()),
+        ];
+        for (k, v) in &self.fields {
+            control.retain(|(c, _)| c != k);
+            control.push((k.clone(), v.clone()));
+        }
+        if !control.iter().any(|(k, _)| k == "Description") {
+            control.push(("Description".to_string(), format!("test package {}", self.name)));
+        }
+        let control_text: String = control.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+
+        // control.tar.gz
+        let mut ctar = tar::Builder::new(Vec::new());
+        append_raw(&mut ctar, tar::EntryType::Directory, "./", 0o755, None, b"");
+        append_raw(&mut ctar, tar::EntryType::Regular, "./control", 0o644, None, control_text.as_bytes());
+        let ctar = ctar.into_inner().expect("control tar");
+        let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
+        gz.write_all(&ctar).unwrap();
+        let control_gz = gz.finish().unwrap();
+
+        // data.tar.xz
+        let mut dtar = tar::Builder::new(Vec::new());
+        append_raw(&mut dtar, tar::EntryType::Directory, "./", 0o755, None, b"");
+        for e in &self.entries {
+            match e {
+                DataEntry::Dir { path, mode } => append_raw(&mut dtar, tar::EntryType::Directory, path, *mode, None, b""),
+                DataEntry::File { path, mode, data } => append_raw(&mut dtar, tar::EntryType::Regular, path, *mode, None, data),
+                DataEntry::Symlink { path, target } => {
+                    append_raw(&mut dtar, tar::EntryType::Symlink, path, 0o777, Some(target), b"")
+                }
+                DataEntry::Hardlink { path, target } => append_raw(&mut dtar, tar::EntryType::Link, path, 0o644, Some(target), b""),
+            }
+        }
+        let dtar = dtar.into_inner().expect("data tar");
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&dtar).unwrap();
+        let data_xz = xz.finish().unwrap();
+
+        // The ar container.
+        let mut ar = ar::Builder::new(Vec::new());
+        for (name, data) in [("debian-binary", b"2.0\n".to_vec()), ("control.tar.gz", control_gz), ("data.tar.xz", data_xz)] {
+            let mut h = ar::Header::new(name.as_bytes().to_vec(), data.len() as u64);
+            h.set_mode(0o100644);
+            ar.append(&h, data.as_slice()).expect("ar append");
+        }
+        let bytes = ar.into_inner().expect("ar");
+        Deb { name: self.name, version: self.version, arch: self.arch, control, bytes }
+    }
+}
+
+/// Append one tar entry with `path` (and `link`) copied verbatim into the
+/// GNU header's name fields (the tar crate's setters refuse `..`).
+fn append_raw(b: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, path: &str, mode: u32, link: Option<&str>, data: &[u8]) {
+    assert!(path.len() < 100 && link.map_or(0, str::len) < 100, "fixture paths must be short");
+    let mut h = tar::Header::new_gnu();
+    {
+        let gnu = h.as_gnu_mut().unwrap();
+        gnu.name[..path.len()].copy_from_slice(path.as_bytes());
+        if let Some(l) = link {
+            gnu.linkname[..l.len()].copy_from_slice(l.as_bytes());
+        }
+    }
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    b.append(&h, data).expect("tar append");
+}
+
+// ---------------------------------------------------------------------------
+// OpenPGP test keys
+// ---------------------------------------------------------------------------
+
+/// User ID of the key the tests trust.
+pub const TEST_KEY_UID: &str = "distill test-only key (never trust)";
+/// User ID of the unrelated key used for the "unknown key" case.
+pub const OTHER_KEY_UID: &str = "distill test-only OTHER key (never trust)";
+
+/// A TEST-ONLY OpenPGP key shaped like Debian's archive keys: an ed25519
+/// primary key (certify only) and an ed25519 signing subkey. Generated in
+/// the test process, never written anywhere but the test's temp dir.
+pub struct TestKey {
+    secret: pgp::SignedSecretKey,
+    /// The public key (primary + subkey), ASCII-armored.
+    pub public_armored: String,
+    /// Hex key ID of the signing subkey.
+    pub subkey_id: String,
+}
+
+fn generate_key(uid: &str) -> TestKey {
+    use pgp::types::PublicKeyTrait;
+    let mut rng = rand::thread_rng();
+    let sub = pgp::SubkeyParamsBuilder::default()
+        .key_type(pgp::KeyType::EdDSALegacy)
+        .can_sign(true)
+        .build()
+        .expect("subkey params");
+    let params = pgp::SecretKeyParamsBuilder::default()
+        .key_type(pgp::KeyType::EdDSALegacy)
+        .can_certify(true)
+        .can_sign(false)
+        .primary_user_id(uid.into())
+        .subkey(sub)
+        .build()
+        .expect("key params");
+    let secret = params.generate(&mut rng).expect("generate key").sign(&mut rng, String::new).expect("self-sign key");
+    let public = pgp::SignedPublicKey::from(secret.clone());
+    public.verify().expect("generated key verifies");
+    let public_armored = public.to_armored_string(pgp::ArmorOptions::default()).expect("armor");
+    let subkey_id = hex::encode(public.public_subkeys[0].key_id());
+    TestKey { secret, public_armored, subkey_id }
+}
+
+/// The key the tests trust (one per test process).
+pub fn test_key() -> &'static TestKey {
+    static KEY: OnceLock<TestKey> = OnceLock::new();
+    KEY.get_or_init(|| generate_key(TEST_KEY_UID))
+}
+
+/// A second, unrelated key (one per test process).
+pub fn other_key() -> &'static TestKey {
+    static KEY: OnceLock<TestKey> = OnceLock::new();
+    KEY.get_or_init(|| generate_key(OTHER_KEY_UID))
+}
+
+impl TestKey {
+    /// Clearsign `text` with the signing subkey (as Debian signs InRelease).
+    pub fn clearsign(&self, text: &str) -> String {
+        pgp_cleartext::cleartext_sign(
+            &self.secret.secret_subkeys[0],
+            String::new,
+            pgp::crypto::hash::HashAlgorithm::SHA2_256,
+            text.as_bytes(),
+        )
+        .expect("clearsign")
+    }
+
+    /// Write the ASCII-armored public key to `path`.
+    pub fn write_public(&self, path: &Path) {
+        std::fs::write(path, &self.public_armored).expect("write key");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The archive
+// ---------------------------------------------------------------------------
+
+/// Fixed `Date` of every test Release (RFC 2822).
+pub const RELEASE_DATE: &str = "Sat, 01 Jun 2024 12:00:00 UTC";
+
+/// One suite of a [`RepoBuilder`].
+#[derive(Debug, Clone)]
+pub struct SuiteSpec {
+    /// `Codename` (the suite name when unset).
+    pub codename: Option<String>,
+    /// `Version`.
+    pub version: String,
+    /// `Date`.
+    pub date: String,
+    /// `Valid-Until`, if any.
+    pub valid_until: Option<String>,
+    /// Packages, in index order.
+    pub debs: Vec<Deb>,
+}
+
+impl Default for SuiteSpec {
+    fn default() -> Self {
+        SuiteSpec { codename: None, version: "12.5".into(), date: RELEASE_DATE.into(), valid_until: None, debs: Vec::new() }
+    }
+}
+
+/// Lays out a Debian archive (component `main`, architecture amd64):
+/// `pool/`, `dists/<suite>/main/binary-amd64/Packages{,.xz}` and a
+/// clearsigned `dists/<suite>/InRelease`.
+#[derive(Debug, Clone, Default)]
+pub struct RepoBuilder {
+    suites: BTreeMap<String, SuiteSpec>,
+}
+
+/// What [`RepoBuilder::write`] produced.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    /// The archive root (holds `dists/` and `pool/`).
+    pub root: PathBuf,
+    /// Unsigned Release text of each suite.
+    pub release: BTreeMap<String, String>,
+    /// Every package written, by suite.
+    pub debs: BTreeMap<String, Vec<Deb>>,
+}
+
+impl Repo {
+    /// The deb `name` (highest-listed first match) in any suite.
+    pub fn deb(&self, name: &str) -> &Deb {
+        self.debs.values().flatten().find(|d| d.name == name).unwrap_or_else(|| panic!("no deb {name} in the test repo"))
+    }
+}
+
+impl RepoBuilder {
+    /// An empty archive.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The suite `name`, created on first use.
+    pub fn suite(&mut self, name: &str) -> &mut SuiteSpec {
+        self.suites.entry(name.into()).or_default()
+    }
+
+    /// Add `deb` to `suite`.
+    pub fn add(mut self, suite: &str, deb: Deb) -> Self {
+        self.suite(suite).debs.push(deb);
+        self
+    }
+
+    /// Write the archive under `root`, signing every InRelease with `key`.
+    pub fn write(&self, root: &Path, key: &TestKey) -> Repo {
+        let mut release = BTreeMap::new();
+        let mut debs = BTreeMap::new();
+        for (suite, spec) in &self.suites {
+            let mut packages = String::new();
+            for d in &spec.debs {
+                let pool = root.join(d.pool_path());
+                std::fs::create_dir_all(pool.parent().unwrap()).unwrap();
+                std::fs::write(&pool, &d.bytes).unwrap();
+                if !packages.is_empty() {
+                    packages.push('\n');
+                }
+                packages.push_str(&packages_stanza(d));
+            }
+            let dir = root.join(format!("dists/{suite}/main/binary-amd64"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+            xz.write_all(packages.as_bytes()).unwrap();
+            let packages_xz = xz.finish().unwrap();
+            std::fs::write(dir.join("Packages"), &packages).unwrap();
+            std::fs::write(dir.join("Packages.xz"), &packages_xz).unwrap();
+
+            let mut text = format!(
+                "Origin: distill-tests\nLabel: distill-tests\nSuite: {suite}\nCodename: {}\nVersion: {}\nDate: {}\n",
+                spec.codename.as_deref().unwrap_or(suite),
+                spec.version,
+                spec.date
+            );
+            if let Some(v) = &spec.valid_until {
+                text.push_str(&format!("Valid-Until: {v}\n"));
+            }
+            text.push_str("Architectures: amd64\nComponents: main\nDescription: distill hermetic test archive\nSHA256:\n");
+            for (name, data) in [("Packages", packages.as_bytes()), ("Packages.xz", packages_xz.as_slice())] {
+                text.push_str(&format!(" {} {:>8} main/binary-amd64/{name}\n", sha256_hex(data), data.len()));
+            }
+            std::fs::write(root.join(format!("dists/{suite}/Release")), &text).unwrap();
+            std::fs::write(root.join(format!("dists/{suite}/InRelease")), key.clearsign(&text)).unwrap();
+            release.insert(suite.clone(), text);
+            debs.insert(suite.clone(), spec.debs.clone());
+        }
+        Repo { root: root.into(), release, debs }
+    }
+}
+
+/// The Packages stanza of `deb`: its control fields plus Filename, Size,
+/// SHA256 (Description last, as the archive writes it).
+pub fn packages_stanza(deb: &Deb) -> String {
+    let mut s = String::new();
+    for (k, v) in deb.control.iter().filter(|(k, _)| k != "Description") {
+        s.push_str(&format!("{k}: {v}\n"));
+    }
+    s.push_str(&format!("Filename: {}\nSize: {}\nSHA256: {}\n", deb.pool_path(), deb.bytes.len(), deb.sha256()));
+    if let Some((_, d)) = deb.control.iter().find(|(k, _)| k == "Description") {
+        s.push_str(&format!("Description: {d}\n"));
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------
+// Loopback HTTP server
+// ---------------------------------------------------------------------------
+
+/// Serves a directory on `http://127.0.0.1:<port>/`, with per-path byte
+/// overrides (tampering) and a log of every request (`GET /path`).
+pub struct RepoServer {
+    port: u16,
+    overrides: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    log: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RepoServer {
+    /// Start serving `root` on an ephemeral loopback port.
+    pub fn start(root: &Path) -> Self {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = server.server_addr().to_ip().expect("ip listener").port();
+        let overrides: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (root, ov, lg, st) = (root.to_path_buf(), overrides.clone(), log.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                let req = match server.recv_timeout(Duration::from_millis(50)) {
+                    Ok(Some(r)) => r,
+                    Ok(None) | Err(_) => continue,
+                };
+                let path = req.url().split('?').next().unwrap_or("").trim_start_matches('/').to_string();
+                lg.lock().unwrap().push(format!("{} /{path}", req.method()));
+                let over = ov.lock().unwrap().get(&path).cloned();
+                let resp = if let Some(bytes) = over {
+                    tiny_http::Response::from_data(bytes)
+                } else if path.split('/').any(|c| c == ".." || c == ".") {
+                    tiny_http::Response::from_data(b"bad path".to_vec()).with_status_code(400)
+                } else {
+                    match std::fs::read(root.join(&path)) {
+                        Ok(bytes) => tiny_http::Response::from_data(bytes),
+                        Err(_) => tiny_http::Response::from_data(b"not found".to_vec()).with_status_code(404),
+                    }
+                };
+                let _ = req.respond(resp);
+            }
+        });
+        RepoServer { port, overrides, log, stop, thread: Some(thread) }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Serve `bytes` for `path` (relative to the root, e.g. `dists/s/InRelease`).
+    pub fn tamper(&self, path: &str, bytes: Vec<u8>) {
+        self.overrides.lock().unwrap().insert(path.trim_start_matches('/').into(), bytes);
+    }
+
+    /// Stop overriding `path`.
+    pub fn untamper(&self, path: &str) {
+        self.overrides.lock().unwrap().remove(path.trim_start_matches('/'));
+    }
+
+    /// Requests so far, as `GET /path`.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Forget the request log.
+    pub fn clear_log(&self) {
+        self.log.lock().unwrap().clear();
+    }
+}
+
+impl Drop for RepoServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Specs and running distill
+// ---------------------------------------------------------------------------
+
+fn q(s: &str) -> String {
+    // A JSON string is a valid YAML double-quoted scalar.
+    serde_json::to_string(s).unwrap()
+}
+
+fn flow(items: &[String]) -> String {
+    format!("[{}]", items.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "))
+}
+
+/// Writes a spec (format version 1, see src/spec/mod.rs).
+#[derive(Debug, Clone)]
+pub struct SpecBuilder {
+    name: String,
+    sources: Vec<(String, String, Vec<PathBuf>)>,
+    packages: Vec<String>,
+    exclude: Vec<String>,
+    entrypoint: Vec<String>,
+    extra: String,
+}
+
+impl SpecBuilder {
+    /// A spec for image `name`.
+    pub fn new(name: &str) -> Self {
+        SpecBuilder {
+            name: name.into(),
+            sources: Vec::new(),
+            packages: Vec::new(),
+            exclude: Vec::new(),
+            entrypoint: Vec::new(),
+            extra: String::new(),
+        }
+    }
+
+    /// Add a source: `suite` at `url`, trusting `key` (absolute path).
+    pub fn source(mut self, suite: &str, url: &str, key: &Path) -> Self {
+        self.sources.push((suite.into(), url.into(), vec![key.into()]));
+        self
+    }
+
+    /// `packages:`.
+    pub fn packages(mut self, p: &[&str]) -> Self {
+        self.packages = p.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// `exclude:`.
+    pub fn exclude(mut self, p: &[&str]) -> Self {
+        self.exclude = p.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// `image.entrypoint`.
+    pub fn entrypoint(mut self, argv: &[&str]) -> Self {
+        self.entrypoint = argv.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Raw YAML appended at the end.
+    pub fn extra(mut self, yaml: &str) -> Self {
+        self.extra.push_str(yaml);
+        self
+    }
+
+    /// The YAML text.
+    pub fn yaml(&self) -> String {
+        let mut s = format!("# written by tests/common/mod.rs\nname: {}\nsources:\n", self.name);
+        for (suite, url, keys) in &self.sources {
+            let keys: Vec<String> = keys.iter().map(|k| k.display().to_string()).collect();
+            s.push_str(&format!("  - suite: {suite}\n    url: {}\n    keys: {}\n", q(url), flow(&keys)));
+        }
+        s.push_str("archs: [amd64]\n");
+        s.push_str(&format!("packages: {}\n", flow(&self.packages)));
+        if !self.exclude.is_empty() {
+            s.push_str(&format!("exclude: {}\n", flow(&self.exclude)));
+        }
+        if !self.entrypoint.is_empty() {
+            s.push_str(&format!("image:\n  entrypoint: {}\n", flow(&self.entrypoint)));
+        }
+        s.push_str(&self.extra);
+        s
+    }
+
+    /// Write the spec to `path` and return it.
+    pub fn write(&self, path: &Path) -> PathBuf {
+        std::fs::write(path, self.yaml()).expect("write spec");
+        path.to_path_buf()
+    }
+}
+
+/// Exit code and output of one `distill` run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// The last non-empty stdout line.
+    pub fn last_line(&self) -> &str {
+        self.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+    }
+
+    /// Panic with the output unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "expected exit code {code}\n--- stdout:\n{}\n--- stderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Panic unless stderr contains every one of `needles`.
+    #[track_caller]
+    pub fn stderr_has(&self, needles: &[&str]) -> &Self {
+        for n in needles {
+            assert!(self.stderr.contains(n), "stderr lacks {n:?}\n--- stderr:\n{}", self.stderr);
+        }
+        self
+    }
+}
+
+/// Run the built `distill` binary with `args`, in a clean environment:
+/// no `SOURCE_DATE_EPOCH`, `DISTILL_MIRROR`, `DISTILL_CACHE_DIR` or proxy
+/// variables.
+pub fn run_distill(args: &[&std::ffi::OsStr]) -> Outcome {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_distill"));
+    cmd.args(args);
+    for v in [
+        "SOURCE_DATE_EPOCH",
+        "DISTILL_MIRROR",
+        "DISTILL_CACHE_DIR",
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.stdin(std::process::Stdio::null());
+    let out = cmd.output().expect("run distill");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `distill build <spec> --output <out> --cache-dir <cache> -q`.
+pub fn build(spec: &Path, out: &Path, cache: &Path) -> Outcome {
+    run_distill(&[
+        "build".as_ref(),
+        spec.as_os_str(),
+        "--output".as_ref(),
+        out.as_os_str(),
+        "--cache-dir".as_ref(),
+        cache.as_os_str(),
+        "-q".as_ref(),
+    ])
+}
+
+/// A test world: a temp dir with a signed archive, the trusted key file
+/// and a loopback server over it.
+pub struct Fixture {
+    /// Holds everything; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// The archive on disk.
+    pub repo: Repo,
+    /// The trusted public key file (ASCII-armored).
+    pub key_file: PathBuf,
+    /// The server.
+    pub server: RepoServer,
+}
+
+impl Fixture {
+    /// Write `repo` signed by the test key and serve it.
+    pub fn new(repo: RepoBuilder) -> Self {
+        Self::signed_by(repo, test_key())
+    }
+
+    /// Write `repo` signed by `signer`; the spec still trusts the test key.
+    pub fn signed_by(repo: RepoBuilder, signer: &TestKey) -> Self {
+        let dir = tempfile::Builder::new().prefix("distill-hermetic-").tempdir().expect("tempdir");
+        let key_file = dir.path().join("test-only-archive-key.asc");
+        test_key().write_public(&key_file);
+        let repo = repo.write(&dir.path().join("archive"), signer);
+        let server = RepoServer::start(&repo.root);
+        Fixture { dir, repo, key_file, server }
+    }
+
+    /// A path in the temp dir.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// A spec with one source per suite of the archive (in name order).
+    pub fn spec(&self, name: &str) -> SpecBuilder {
+        let mut s = SpecBuilder::new(name);
+        for suite in self.repo.release.keys() {
+            s = s.source(suite, &self.server.url(), &self.key_file);
+        }
+        s
+    }
+
+    /// Build `spec` into `<tmp>/out` with the cache `<tmp>/cache`.
+    pub fn build(&self, spec: &Path) -> Outcome {
+        build(spec, &self.path("out"), &self.path("cache"))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reading an OCI image layout
+// ---------------------------------------------------------------------------
+
+/// One entry of the image layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerEntry {
+    /// `file 0644 <8 hex of sha256>`, `dir 0755`, `symlink -> target`,
+    /// `hardlink -> /target`.
+    pub desc: String,
+    /// Owner.
+    pub uid: u64,
+    /// Group.
+    pub gid: u64,
+    /// Contents (files only).
+    pub data: Vec<u8>,
+}
+
+/// A single-platform image read back from an OCI layout.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// `sha256:` of the image index blob that index.json points to.
+    pub index_digest: String,
+    /// The image config document.
+    pub config: serde_json::Value,
+    /// The layer's entries by absolute path (`/usr/bin/hello`).
+    pub entries: BTreeMap<String, LayerEntry>,
+}
+
+fn read_blob(layout: &Path, digest: &str) -> Vec<u8> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
+    let data = std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap_or_else(|e| panic!("blob {digest}: {e}"));
+    assert_eq!(sha256_hex(&data), hex, "blob {digest} does not match its name");
+    data
+}
+
+fn json(data: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(data).expect("valid JSON")
+}
+
+/// Read the layout at `layout`: index.json → image index → manifest →
+/// config and the single layer, checking every digest on the way.
+pub fn read_image(layout: &Path) -> Image {
+    let index_json = json(&std::fs::read(layout.join("index.json")).expect("index.json"));
+    let index_digest = index_json["manifests"][0]["digest"].as_str().expect("index.json digest").to_string();
+    let index = json(&read_blob(layout, &index_digest));
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let manifest = json(&read_blob(layout, index["manifests"][0]["digest"].as_str().expect("manifest digest")));
+    let config = json(&read_blob(layout, manifest["config"]["digest"].as_str().expect("config digest")));
+    let layers = manifest["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), 1, "one layer");
+    let blob = read_blob(layout, layers[0]["digest"].as_str().unwrap());
+    let mut tar_bytes = Vec::new();
+    flate2::read::GzDecoder::new(blob.as_slice()).read_to_end(&mut tar_bytes).expect("gunzip layer");
+    assert_eq!(
+        config["rootfs"]["diff_ids"][0].as_str().unwrap(),
+        format!("sha256:{}", sha256_hex(&tar_bytes)),
+        "diff_id is the uncompressed layer's digest"
+    );
+    let mut entries = BTreeMap::new();
+    let mut archive = tar::Archive::new(tar_bytes.as_slice());
+    for e in archive.entries().expect("layer tar") {
+        let mut e = e.expect("layer entry");
+        let raw = String::from_utf8_lossy(&e.path_bytes()).to_string();
+        let path = format!("/{}", raw.trim_start_matches("./").trim_end_matches('/'));
+        let h = e.header().clone();
+        let mode = h.mode().unwrap() & 0o7777;
+        let link = e.link_name_bytes().map(|l| String::from_utf8_lossy(&l).to_string());
+        let mut data = Vec::new();
+        let desc = match h.entry_type() {
+            tar::EntryType::Directory => format!("dir {mode:04o}"),
+            tar::EntryType::Regular => {
+                e.read_to_end(&mut data).unwrap();
+                format!("file {mode:04o} {}", &sha256_hex(&data)[..8])
+            }
+            tar::EntryType::Symlink => format!("symlink -> {}", link.unwrap()),
+            tar::EntryType::Link => format!("hardlink -> /{}", link.unwrap().trim_start_matches('/')),
+            t => panic!("unexpected entry type {t:?} for {path}"),
+        };
+        let prev = entries.insert(path.clone(), LayerEntry { desc, uid: h.uid().unwrap(), gid: h.gid().unwrap(), data });
+        assert!(prev.is_none(), "duplicate layer entry {path}");
+    }
+    Image { index_digest, config, entries }
+}
+
+impl Image {
+    /// path → description, every entry.
+    pub fn dump(&self) -> BTreeMap<String, String> {
+        self.entries.iter().map(|(p, e)| (p.clone(), e.desc.clone())).collect()
+    }
+
+    /// path → description for paths equal to or under one of `prefixes`.
+    pub fn dump_under(&self, prefixes: &[&str]) -> BTreeMap<String, String> {
+        self.dump()
+            .into_iter()
+            .filter(|(p, _)| prefixes.iter().any(|pre| p == pre || p.starts_with(&format!("{pre}/"))))
+            .collect()
+    }
+
+    /// Whether `path` is in the layer.
+    pub fn has(&self, path: &str) -> bool {
+        self.entries.contains_key(path)
+    }
+
+    /// Contents of the file at `path` (following a hard link), as text.
+    #[track_caller]
+    pub fn text(&self, path: &str) -> String {
+        let e = self.entries.get(path).unwrap_or_else(|| panic!("{path} not in the image; image has:\n{:#?}", self.dump()));
+        if let Some(target) = e.desc.strip_prefix("hardlink -> ") {
+            return self.text(target);
+        }
+        assert!(e.desc.starts_with("file "), "{path} is {}", e.desc);
+        String::from_utf8(e.data.clone()).expect("utf-8")
+    }
+
+    /// Packages recorded under `/var/lib/dpkg/status.d/`.
+    pub fn installed(&self) -> Vec<String> {
+        self.entries
+            .keys()
+            .filter_map(|p| p.strip_prefix("/var/lib/dpkg/status.d/"))
+            .map(String::from)
+            .collect()
+    }
+}
+
+/// `file <mode> <8 hex>` for `data`, as [`Image::dump`] writes it.
+pub fn file_desc(mode: u32, data: &[u8]) -> String {
+    format!("file {mode:04o} {}", &sha256_hex(data)[..8])
+}
+
+/// Files in `<cache>/blobs/sha256/`.
+pub fn cache_blobs(cache: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(cache.join("blobs/sha256"))
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
