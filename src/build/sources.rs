@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{BuildError, BuildOptions};
 use crate::fetch::{self, Cache, Wanted};
+use crate::repo::index::IndexCompression;
 use crate::repo::release::{self, TrustedKey, VerifiedRelease};
 use crate::repo::{index, mirror, BinaryPackage, PackageIndex, RepoError, Transport};
 use crate::report::Reporter;
@@ -48,16 +49,32 @@ pub fn load(spec: &LoadedSpec, opts: &BuildOptions, transport: &Transport, cache
         }
         releases.push(rel);
     }
-    let indices = fetch::parallel(&jobs, opts.jobs.min(4), |(ri, component, arch)| {
-        let rel = &releases[*ri];
-        let (path, url, entry, comp) = index::locate(rel, component, arch)?;
-        let what = format!("Packages index {} {path}", rel.suite);
-        report.detail(&format!("fetching {what}"));
-        let want = Wanted { what: &what, url: &url, sha256: &entry.sha256, size: entry.size };
-        let bytes = cache.fetch(transport, &want)?;
-        Ok::<_, RepoError>(index::parse(rel, component, arch, &bytes, comp, &entry.sha256)?)
-    })?;
+    let indices = fetch::parallel(&jobs, opts.jobs.min(4), |(ri, component, arch)| load_index(&releases[*ri], component, arch, transport, cache, report))?;
     Ok(Loaded { releases, indices })
+}
+
+/// Fetch, verify and parse one Packages index. The uncompressed index is
+/// cached too, verified against the SHA256 InRelease lists for the plain
+/// `Packages` file, so a warm run skips decompression.
+fn load_index(rel: &VerifiedRelease, component: &str, arch: &str, transport: &Transport, cache: &Cache, report: &Reporter) -> Result<PackageIndex, RepoError> {
+    let (path, url, entry, comp) = index::locate(rel, component, arch)?;
+    let plain_path = format!("{component}/binary-{arch}/Packages");
+    let plain = rel.files.get(&plain_path).filter(|_| comp != IndexCompression::None);
+    let plain_what = format!("Packages index {} {plain_path} (uncompressed)", rel.suite);
+    let plain_url = rel.dists_url(&plain_path);
+    if let Some(p) = plain {
+        if let Some(text) = cache.get(&p.sha256, p.size) {
+            return index::parse(rel, component, arch, &text, &entry.sha256);
+        }
+    }
+    let what = format!("Packages index {} {path}", rel.suite);
+    report.detail(&format!("fetching {what}"));
+    let bytes = cache.fetch(transport, &Wanted { what: &what, url: &url, sha256: &entry.sha256, size: entry.size })?;
+    let text = index::decompress(&what, &bytes, comp)?;
+    if let Some(p) = plain {
+        cache.put(&Wanted { what: &plain_what, url: &plain_url, sha256: &p.sha256, size: p.size }, &text)?;
+    }
+    index::parse(rel, component, arch, &text, &entry.sha256)
 }
 
 /// Fetch (or read from the cache) every package's .deb, verified against

@@ -49,6 +49,22 @@ pub enum Command {
     Build(BuildArgs),
     /// Resolve a spec and print the package set (name, version, arch, suite, sizes).
     Resolve(ResolveArgs),
+    /// Explain why a package is (or is not) in a spec's resolution: every chain from the spec, and the alternatives and providers passed over.
+    Why(WhyArgs),
+}
+
+/// `distill why`.
+#[derive(Args, Debug)]
+pub struct WhyArgs {
+    /// The spec file (YAML).
+    pub spec: PathBuf,
+    /// The package to explain.
+    pub package: String,
+    /// Architecture [default: the spec's first].
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 }
 
 /// Options shared by commands that read the archive.
@@ -147,6 +163,7 @@ pub fn run(cli: Cli) -> Result<(), BuildError> {
     match cli.command {
         Command::Build(args) => cmd_build(args, &report),
         Command::Resolve(args) => cmd_resolve(args, &report),
+        Command::Why(args) => cmd_why(args, &report),
     }
 }
 
@@ -220,5 +237,17 @@ fn cmd_resolve(args: ResolveArgs, report: &Reporter) -> Result<(), BuildError> {
             );
         }
     }
+    Ok(())
+}
+
+fn cmd_why(args: WhyArgs, report: &Reporter) -> Result<(), BuildError> {
+    let mut spec = distill::spec::load(&args.spec)?;
+    spec.spec.archs = vec![args.arch.clone().unwrap_or_else(|| spec.spec.archs[0].clone())];
+    let opts = options(&args.archive, PathBuf::new())?;
+    let (resolutions, _) = build::resolve_spec(&spec, &opts, report)?;
+    let res = &resolutions[0];
+    let w = distill::resolve::why::why(res, &args.package);
+    let installed = res.packages.get(&args.package).map(|p| p.version.to_string());
+    print!("{}", distill::resolve::why::render(&args.package, &w, installed.as_deref()));
     Ok(())
 }

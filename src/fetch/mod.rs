@@ -88,6 +88,12 @@ impl Cache {
         Ok(())
     }
 
+    /// Check `data` against `want` and store it.
+    pub fn put(&self, want: &Wanted, data: &[u8]) -> Result<(), RepoError> {
+        check(want, data)?;
+        self.put_verified(want.sha256, data)
+    }
+
     /// Return the verified bytes of `want`, from the cache or downloaded.
     ///
     /// Errors: [`RepoError::Checksum`] when the download does not match

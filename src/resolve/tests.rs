@@ -11,7 +11,7 @@ fn pkg(name: &str, version: &str, fields: &[(&str, &str)]) -> Arc<BinaryPackage>
         name: name.into(),
         version: Version::parse(version).unwrap(),
         arch: if f("Architecture").is_empty() { "amd64".into() } else { f("Architecture") },
-        multi_arch: String::new(),
+        multi_arch: f("Multi-Arch"),
         priority: f("Priority"),
         source: name.into(),
         essential: false,
@@ -119,9 +119,93 @@ fn tilde_constraint_is_met_by_plus_version() {
 }
 
 #[test]
-fn any_qualifier_is_stripped() {
-    let u = universe(vec![pkg("a", "1", &[("Depends", "python3:any (>= 3)")]), pkg("python3", "3.11", &[])]);
+fn any_qualifier_needs_multi_arch_allowed() {
+    let u = universe(vec![pkg("a", "1", &[("Depends", "python3:any (>= 3)")]), pkg("python3", "3.11", &[("Multi-Arch", "allowed")])]);
     assert_eq!(names(&resolve(&u, &req(&["a"], &[])).unwrap()), ["a", "python3"]);
+    let u = universe(vec![pkg("a", "1", &[("Depends", "python3:any")]), pkg("python3", "3.11", &[])]);
+    let err = resolve(&u, &req(&["a"], &[])).unwrap_err().to_string();
+    assert!(err.contains("needs Multi-Arch: allowed"), "{err}");
+}
+
+#[test]
+fn tight_version_pair_settles_on_one_version() {
+    // Like libnode108's `nodejs (>= 18.19), nodejs (<< 18.20~)`: the first
+    // constraint alone would take the newest.
+    let u = universe(vec![
+        pkg("a", "1", &[("Depends", "foo (>= 1.0), foo (<< 1.1~)")]),
+        pkg("foo", "1.0.5", &[]),
+        pkg("foo", "1.1.0", &[]),
+        pkg("foo", "2.0", &[]),
+    ]);
+    assert_eq!(resolve(&u, &req(&["a"], &[])).unwrap().packages["foo"].version.to_string(), "1.0.5");
+}
+
+#[test]
+fn constraint_from_another_chosen_package_limits_the_version() {
+    let u = universe(vec![
+        pkg("a", "1", &[("Depends", "b, c")]),
+        pkg("b", "1", &[("Depends", "lib (<< 2)")]),
+        pkg("c", "1", &[("Depends", "lib")]),
+        pkg("lib", "1.5", &[]),
+        pkg("lib", "2.5", &[]),
+    ]);
+    assert_eq!(resolve(&u, &req(&["a"], &[])).unwrap().packages["lib"].version.to_string(), "1.5");
+}
+
+#[test]
+fn chosen_package_conflicts_block_a_later_candidate() {
+    let u = universe(vec![
+        pkg("a", "1", &[("Depends", "z, x | y")]),
+        pkg("z", "1", &[("Breaks", "x")]),
+        pkg("x", "1", &[]),
+        pkg("y", "1", &[]),
+    ]);
+    let r = resolve(&u, &req(&["a"], &[])).unwrap();
+    assert_eq!(names(&r), ["a", "y", "z"]);
+    let why = why::why(&r, "x");
+    assert!(why.passed_over.iter().any(|(_, reason)| reason.contains("chosen z 1 conflicts with it")), "{why:?}");
+}
+
+#[test]
+fn self_conflict_through_provides_is_allowed() {
+    // postfix: Provides mail-transport-agent, Conflicts mail-transport-agent.
+    let u = universe(vec![
+        pkg("a", "1", &[("Depends", "mail-transport-agent")]),
+        pkg("postfix", "1", &[("Provides", "mail-transport-agent"), ("Conflicts", "mail-transport-agent")]),
+    ]);
+    assert_eq!(names(&resolve(&u, &req(&["a"], &[])).unwrap()), ["a", "postfix"]);
+}
+
+#[test]
+fn equal_priority_providers_need_prefer() {
+    let u = universe(vec![
+        pkg("a", "1", &[("Depends", "virt")]),
+        pkg("p", "1", &[("Provides", "virt"), ("Priority", "optional")]),
+        pkg("q", "1", &[("Provides", "virt"), ("Priority", "optional")]),
+    ]);
+    let err = resolve(&u, &req(&["a"], &[])).unwrap_err().to_string();
+    assert!(err.contains("virtual package virt") && err.contains("p, q") && err.contains("prefer:"), "{err}");
+    let mut r = req(&["a"], &[]);
+    r.prefer = vec!["q".into()];
+    assert_eq!(names(&resolve(&u, &r).unwrap()), ["a", "q"]);
+}
+
+#[test]
+fn why_lists_every_chain_and_passed_over_alternatives() {
+    let u = universe(vec![
+        pkg("a", "1", &[("Depends", "c")]),
+        pkg("b", "1", &[("Depends", "missing | c")]),
+        pkg("c", "1", &[("Depends", "gawk | mawk")]),
+        pkg("mawk", "1", &[]),
+    ]);
+    let r = resolve(&u, &req(&["a", "b"], &[])).unwrap();
+    let w = why::why(&r, "c");
+    let chains: Vec<String> = w.chains.iter().map(|c| c.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(">")).collect();
+    assert_eq!(chains, ["spec>a>c", "spec>b>c"]);
+    let w = why::why(&r, "mawk");
+    assert_eq!(w.chains.len(), 2, "{w:?}");
+    let text = why::render("mawk", &w, Some("1"));
+    assert!(text.contains("gawk: no package or provider of that name"), "{text}");
 }
 
 #[test]
