@@ -39,8 +39,20 @@ pub fn load(spec: &LoadedSpec, opts: &BuildOptions, transport: &Transport, cache
         let keys = source.keys.iter().map(|k| release::load_key(&spec.key_path(k))).collect::<Result<Vec<TrustedKey>, _>>()?;
         let url = format!("{base}/dists/{}/InRelease", source.suite);
         report.step(&format!("verifying {url}"));
-        let raw = transport.get(&url)?;
+        // Offline, the last verified InRelease is read from the cache and
+        // verified again (signature, suite, Valid-Until) like a download.
+        let raw = if cache.offline() {
+            cache.get_named(&url).ok_or_else(|| RepoError::Fetch {
+                url: url.clone(),
+                reason: format!("InRelease of {} is not in the cache {} and --offline forbids downloading", source.suite, cache.root().display()),
+            })?
+        } else {
+            transport.get(&url)?
+        };
         let rel = release::verify(&source.suite, &base, &url, &raw, &keys, opts.now)?;
+        if !cache.offline() {
+            cache.put_named(&url, &raw)?;
+        }
         report.detail(&format!("{} signed by {}, dated {}", source.suite, rel.signed_by.display(), rel.date));
         for component in &source.components {
             for arch in &spec.spec.archs {

@@ -88,6 +88,29 @@ impl Cache {
         Ok(())
     }
 
+    /// Store a document that has no digest known in advance (InRelease)
+    /// under `named/<sha256 of key>`, after the caller verified it. Readers
+    /// must verify it again ([`Cache::get_named`] does not).
+    pub fn put_named(&self, key: &str, data: &[u8]) -> Result<(), RepoError> {
+        let dir = self.root.join("named");
+        let io = |source| RepoError::Cache { path: dir.clone(), source };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+        tmp.write_all(data).map_err(io)?;
+        tmp.persist(dir.join(hex::encode(Sha256::digest(key.as_bytes())))).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    /// Read a document stored by [`Cache::put_named`].
+    pub fn get_named(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.root.join("named").join(hex::encode(Sha256::digest(key.as_bytes())))).ok()
+    }
+
+    /// True when misses must not be downloaded.
+    pub fn offline(&self) -> bool {
+        self.offline
+    }
+
     /// Check `data` against `want` and store it.
     pub fn put(&self, want: &Wanted, data: &[u8]) -> Result<(), RepoError> {
         check(want, data)?;

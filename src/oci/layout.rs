@@ -16,6 +16,7 @@ use super::{canonical_json, Blob, OciError, REF_NAME};
 pub fn write_layout(dir: &Path, blobs: &[&Blob], refs: &[(String, &Blob)]) -> Result<(), OciError> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io = |path: PathBuf| move |source| OciError::Io { path: path.clone(), source };
+    refuse_foreign_dir(dir)?;
     std::fs::create_dir_all(parent).map_err(io(parent.into()))?;
     let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "image".into());
     let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(parent).map_err(io(parent.into()))?;
@@ -64,6 +65,27 @@ pub fn write_layout(dir: &Path, blobs: &[&Blob], refs: &[(String, &Blob)]) -> Re
         let _ = std::fs::remove_dir_all(&old);
     }
     Ok(())
+}
+
+/// An existing output must be an image layout (it has `oci-layout`) or an
+/// empty directory: distill replaces layouts, never other data.
+fn refuse_foreign_dir(dir: &Path) -> Result<(), OciError> {
+    let foreign = |what: &str| OciError::Io {
+        path: dir.into(),
+        source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{what}; refusing to replace it (choose another --output)")),
+    };
+    match std::fs::symlink_metadata(dir) {
+        Err(_) => Ok(()),
+        Ok(m) if !m.is_dir() => Err(foreign("exists and is not a directory")),
+        Ok(_) => {
+            let empty = std::fs::read_dir(dir).map(|mut r| r.next().is_none()).unwrap_or(false);
+            if empty || dir.join("oci-layout").is_file() {
+                Ok(())
+            } else {
+                Err(foreign("is a non-empty directory without an oci-layout file"))
+            }
+        }
+    }
 }
 
 #[cfg(unix)]

@@ -97,9 +97,13 @@ pub fn verify(
             reason: "the file is not clearsigned (unsigned Release data is never trusted)".into(),
         });
     }
-    let release = ReleaseFile::from_armored_reader(std::io::BufReader::new(raw)).map_err(|e| bad(e.to_string()))?;
+    let release = ReleaseFile::from_armored_reader(std::io::BufReader::new(raw)).map_err(|e| {
+        let mut msg = e.to_string();
+        msg.truncate(160);
+        bad(format!("malformed clearsigned document: {msg}"))
+    })?;
     let signatures = release.signatures().ok_or_else(|| bad("no signature block".into()))?;
-    let signed_by = check_signature(signatures, keys).map_err(|reason| RepoError::BadSignature {
+    let signed_by = check_signature(signatures, keys, now).map_err(|reason| RepoError::BadSignature {
         suite: suite.into(),
         url: url.into(),
         keys: key_names(keys),
@@ -162,37 +166,85 @@ fn key_names(keys: &[TrustedKey]) -> String {
     keys.iter().map(|k| k.path.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
+/// Why the primary key cannot be used to verify signatures, if so:
+/// revoked, expired at `now`, or not marked for signing by a self-signature.
+fn primary_unusable(key: &SignedPublicKey, now: DateTime<Utc>) -> Option<String> {
+    let primary = &key.primary_key;
+    let revoked = key.details.revocation_signatures.iter().any(|s| s.verify_key(primary).is_ok());
+    if revoked {
+        return Some("primary key is revoked".into());
+    }
+    let own = |s: &&pgp::packet::Signature| s.issuer().iter().any(|i| **i == primary.key_id());
+    let self_sigs: Vec<&pgp::packet::Signature> = key.details.users.iter().flat_map(|u| u.signatures.iter()).filter(own).collect();
+    if let Some(exp) = self_sigs.iter().filter_map(|s| s.key_expiration_time()).max() {
+        if *primary.created_at() + *exp < now {
+            return Some(format!("primary key expired at {}", *primary.created_at() + *exp));
+        }
+    }
+    if !self_sigs.iter().any(|s| s.key_flags().sign()) {
+        return Some("primary key is not marked for signing".into());
+    }
+    None
+}
+
+/// Why a subkey cannot be used, if so: no valid binding signature with the
+/// signing flag, revoked, or expired at `now` (RFC 4880 §5.2.1, §5.2.3.6).
+fn subkey_unusable(key: &SignedPublicKey, sub: &pgp::composed::SignedPublicSubKey, now: DateTime<Utc>) -> Option<String> {
+    use pgp::packet::SignatureType;
+    let primary = &key.primary_key;
+    let valid = |s: &&pgp::packet::Signature| s.verify_key_binding(primary, &sub.key).is_ok();
+    if sub.signatures.iter().filter(|s| s.typ() == SignatureType::SubkeyRevocation).any(|s| valid(&s)) {
+        return Some("subkey is revoked".into());
+    }
+    let bindings: Vec<&pgp::packet::Signature> =
+        sub.signatures.iter().filter(|s| s.typ() == SignatureType::SubkeyBinding).filter(valid).collect();
+    let Some(binding) = bindings.iter().filter(|s| s.key_flags().sign()).max_by_key(|s| s.created().copied()) else {
+        return Some("subkey has no valid binding signature that allows signing".into());
+    };
+    if let Some(exp) = binding.key_expiration_time() {
+        let end = *sub.key.created_at() + *exp;
+        if end < now {
+            return Some(format!("subkey expired at {end}"));
+        }
+    }
+    None
+}
+
 /// Return the key file that made a good signature, or why none did.
-fn check_signature(sigs: &pgp_cleartext::CleartextSignatures, keys: &[TrustedKey]) -> Result<PathBuf, String> {
+fn check_signature(sigs: &pgp_cleartext::CleartextSignatures, keys: &[TrustedKey], now: DateTime<Utc>) -> Result<PathBuf, String> {
     let mut reasons = Vec::new();
     for k in keys {
-        // The primary key, then each subkey that a valid binding signature
-        // marks as signing-capable (Debian signs with subkeys).
+        // The primary key, then each subkey (Debian signs with subkeys);
+        // only keys that are bound, not revoked, not expired and allowed
+        // to sign count, as gpgv/apt require.
         if sigs.iter_signatures_from_key(&k.key).next().is_some() {
-            match sigs.verify(&k.key) {
-                Ok(_) => return Ok(k.path.clone()),
-                Err(e) => reasons.push(format!("{}: {e}", k.path.display())),
+            match primary_unusable(&k.key, now) {
+                Some(why) => reasons.push(format!("{}: {why}", k.path.display())),
+                None => match sigs.verify(&k.key) {
+                    Ok(_) => return Ok(k.path.clone()),
+                    Err(e) => reasons.push(format!("{}: {e}", k.path.display())),
+                },
             }
         }
         for sub in &k.key.public_subkeys {
             if sigs.iter_signatures_from_key(sub).next().is_none() {
                 continue;
             }
-            let binding_ok = sub.verify(&k.key).is_ok() && sub.signatures.iter().any(|s| s.key_flags().sign());
-            if !binding_ok {
-                reasons.push(format!("{}: subkey {} is not a valid signing subkey", k.path.display(), hex::encode(sub.key_id())));
+            let id = hex::encode(sub.key_id());
+            if let Some(why) = subkey_unusable(&k.key, sub, now) {
+                reasons.push(format!("{}: subkey {id}: {why}", k.path.display()));
                 continue;
             }
             match sigs.verify(sub) {
                 Ok(_) => return Ok(k.path.clone()),
-                Err(e) => reasons.push(format!("{}: subkey {}: {e}", k.path.display(), hex::encode(sub.key_id()))),
+                Err(e) => reasons.push(format!("{}: subkey {id}: {e}", k.path.display())),
             }
         }
     }
     if reasons.is_empty() {
         let issuers: Vec<String> = sigs
             .iter_signatures()
-            .flat_map(|s| s.issuer().into_iter().map(|i| hex::encode(i)))
+            .flat_map(|s| s.issuer().into_iter().map(hex::encode))
             .collect();
         reasons.push(format!("signed only by unknown key(s) {}", if issuers.is_empty() { "(none)".into() } else { issuers.join(", ") }));
     }

@@ -86,10 +86,22 @@ pub fn extract(tree: &mut Tree, package: &str, data: impl Read, filter: &PathFil
         }
         let new = Entry { kind, mode, uid, gid, package: Some(owner.clone()) };
         let target = tree.resolve_parents(&path);
+        if let Some((anc, e)) = tree.non_dir_ancestor(&target) {
+            let owner = e.package.as_deref().unwrap_or("generated").to_string();
+            return Err(refuse(&format!("its parent {anc} is a file from package {owner}, not a directory")));
+        }
+        let existing_dir_with_children = matches!(tree.get(&target).map(|e| &e.kind), Some(Kind::Dir)) && tree.has_children(&target);
         match (tree.get(&target).map(|e| &e.kind), &new.kind) {
             // A directory over an existing directory or a symlink (to a
             // directory, e.g. merged-/usr `/lib`) keeps what is there, as dpkg does.
             (Some(Kind::Dir), Kind::Dir) | (Some(Kind::Symlink(_)), Kind::Dir) => {}
+            (Some(Kind::Dir), Kind::Symlink(_)) if existing_dir_with_children => {
+                tree.replace_dir_with_symlink(&target, new);
+                written.push(target);
+            }
+            (Some(Kind::Dir), Kind::File { .. }) if existing_dir_with_children => {
+                return Err(refuse(&format!("a file would replace the directory {target}, which holds other packages' files")));
+            }
             _ => {
                 written.push(tree.insert(&target, new));
             }

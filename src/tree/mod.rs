@@ -143,6 +143,50 @@ impl Tree {
         path
     }
 
+    /// Put a symlink where a directory with contents is, moving the
+    /// contents through the link (as if the link had been there first: the
+    /// merged-/usr case of `/bin` → `usr/bin`). Directories already at the
+    /// destination are kept; other entries are replaced.
+    pub fn replace_dir_with_symlink(&mut self, path: &str, link: Entry) {
+        let prefix = format!("{path}/");
+        let moved: Vec<(String, Entry)> =
+            self.entries.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)).map(|(k, e)| (k.clone(), e.clone())).collect();
+        for (k, _) in &moved {
+            self.entries.remove(k);
+        }
+        self.entries.insert(path.to_string(), link);
+        for (k, e) in moved {
+            let dest = self.resolve_parents(&k);
+            if dest == k {
+                continue; // the link leads nowhere new (loop or clamp); drop
+            }
+            match (self.entries.get(&dest).map(|x| &x.kind), &e.kind) {
+                (Some(Kind::Dir), Kind::Dir) | (Some(Kind::Symlink(_)), Kind::Dir) => {}
+                _ => {
+                    self.insert(&dest, e);
+                }
+            }
+        }
+    }
+
+    /// The nearest ancestor of `path` that exists and is not a directory
+    /// (after [`Tree::resolve_parents`]), if any.
+    pub fn non_dir_ancestor(&self, path: &str) -> Option<(&str, &Entry)> {
+        let mut cur = path;
+        while let Some(i) = cur.rfind('/') {
+            cur = &cur[..i];
+            if cur.is_empty() {
+                return None;
+            }
+            if let Some((k, e)) = self.entries.get_key_value(cur) {
+                if !matches!(e.kind, Kind::Dir) {
+                    return Some((k.as_str(), e));
+                }
+            }
+        }
+        None
+    }
+
     /// Create every missing ancestor of `path` as a root 0755 directory.
     pub fn ensure_parents(&mut self, path: &str) {
         let mut cur = String::new();
@@ -243,6 +287,17 @@ mod tests {
         assert_eq!(written, "/usr/lib/x86_64-linux-gnu/libc.so.6");
         assert!(matches!(t.get("/lib").unwrap().kind, Kind::Symlink(_)));
         assert_eq!(t.resolve("/lib/x86_64-linux-gnu/libc.so.6").as_deref(), Some("/usr/lib/x86_64-linux-gnu/libc.so.6"));
+    }
+
+    #[test]
+    fn symlink_over_directory_moves_its_contents_through_the_link() {
+        let mut t = Tree::new();
+        t.insert("/bin/sh", Entry::file(0o755, b"sh".to_vec(), 2));
+        t.insert("/usr/bin/ls", Entry::file(0o755, b"ls".to_vec(), 3));
+        t.replace_dir_with_symlink("/bin", Entry::symlink("usr/bin"));
+        assert!(t.get("/bin/sh").is_none());
+        assert!(matches!(t.get("/usr/bin/sh").unwrap().kind, Kind::File { .. }));
+        assert!(t.get("/usr/bin/ls").is_some());
     }
 
     #[test]

@@ -264,12 +264,35 @@ pub struct TestKey {
     pub subkey_id: String,
 }
 
+/// How the signing subkey of a generated key is bound to its primary key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubkeyState {
+    /// A valid signing subkey (as Debian's keys have).
+    Valid,
+    /// Bound without the "sign" key flag (e.g. an authentication-only subkey).
+    NotForSigning,
+    /// Its binding says it expired on 2020-01-02.
+    Expired,
+    /// A valid binding followed by a subkey revocation signature.
+    Revoked,
+}
+
 fn generate_key(uid: &str) -> TestKey {
-    use pgp::types::PublicKeyTrait;
+    generate_key_with(uid, SubkeyState::Valid)
+}
+
+/// Generate a fresh TEST-ONLY key whose signing subkey is in `state`.
+pub fn generate_key_with(uid: &str, state: SubkeyState) -> TestKey {
+    use pgp::packet::{KeyFlags, SignatureConfig, SignatureType, Subpacket, SubpacketData};
+    use pgp::crypto::hash::HashAlgorithm;
+    use pgp::types::{PublicKeyTrait, SecretKeyTrait};
     let mut rng = rand::thread_rng();
+    let created = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
     let sub = pgp::SubkeyParamsBuilder::default()
         .key_type(pgp::KeyType::EdDSALegacy)
-        .can_sign(true)
+        .can_sign(state != SubkeyState::NotForSigning)
+        .can_authenticate(state == SubkeyState::NotForSigning)
+        .created_at(created)
         .build()
         .expect("subkey params");
     let params = pgp::SecretKeyParamsBuilder::default()
@@ -277,10 +300,59 @@ fn generate_key(uid: &str) -> TestKey {
         .can_certify(true)
         .can_sign(false)
         .primary_user_id(uid.into())
+        .created_at(created)
         .subkey(sub)
         .build()
         .expect("key params");
-    let secret = params.generate(&mut rng).expect("generate key").sign(&mut rng, String::new).expect("self-sign key");
+    let mut secret = params.generate(&mut rng).expect("generate key").sign(&mut rng, String::new).expect("self-sign key");
+    if state == SubkeyState::NotForSigning {
+        // pgp's builder binding (key flags: authenticate) is what we want.
+    } else {
+        // Re-bind the signing subkey the way GnuPG (and so Debian's keys)
+        // do: key flags "sign" plus an embedded primary-key binding
+        // signature made by the subkey (the "back-signature" gpgv requires).
+        let sig_time = created + chrono::Duration::hours(1);
+        let primary = &secret.primary_key;
+        let sub = &secret.secret_subkeys[0].key;
+        let back = {
+            let mut config = SignatureConfig::v4(SignatureType::KeyBinding, sub.algorithm(), HashAlgorithm::SHA2_256);
+            config.hashed_subpackets = vec![
+                Subpacket::regular(SubpacketData::SignatureCreationTime(sig_time)),
+                Subpacket::regular(SubpacketData::IssuerFingerprint(sub.fingerprint())),
+            ];
+            config.unhashed_subpackets = vec![Subpacket::regular(SubpacketData::Issuer(sub.key_id()))];
+            let mut hasher = config.hash_alg.new_hasher().expect("hasher");
+            primary.serialize_for_hashing(&mut hasher).expect("hash primary");
+            sub.serialize_for_hashing(&mut hasher).expect("hash subkey");
+            let len = config.hash_signature_data(&mut hasher).expect("hash config");
+            hasher.update(&config.trailer(len).expect("trailer"));
+            let digest = hasher.finish();
+            let bytes = sub.create_signature(String::new, config.hash_alg, &digest).expect("back-signature");
+            pgp::Signature::from_config(config, [digest[0], digest[1]], bytes)
+        };
+        let bind = |typ: SignatureType, extra: Vec<Subpacket>| {
+            let mut config = SignatureConfig::v4(typ, primary.algorithm(), HashAlgorithm::SHA2_256);
+            config.hashed_subpackets = vec![
+                Subpacket::regular(SubpacketData::SignatureCreationTime(sig_time)),
+                Subpacket::regular(SubpacketData::IssuerFingerprint(primary.fingerprint())),
+            ];
+            config.hashed_subpackets.extend(extra);
+            config.unhashed_subpackets = vec![Subpacket::regular(SubpacketData::Issuer(primary.key_id()))];
+            config.sign_key_binding(primary, String::new, sub).expect("binding signature")
+        };
+        let mut flags = KeyFlags::default();
+        flags.set_sign(true);
+        let mut binding = vec![Subpacket::regular(SubpacketData::KeyFlags(flags.into()))];
+        if state == SubkeyState::Expired {
+            binding.push(Subpacket::regular(SubpacketData::KeyExpirationTime(chrono::Duration::days(1))));
+        }
+        binding.push(Subpacket::regular(SubpacketData::EmbeddedSignature(Box::new(back))));
+        let mut sigs = vec![bind(SignatureType::SubkeyBinding, binding)];
+        if state == SubkeyState::Revoked {
+            sigs.push(bind(SignatureType::SubkeyRevocation, vec![]));
+        }
+        secret.secret_subkeys[0].signatures = sigs;
+    }
     let public = pgp::SignedPublicKey::from(secret.clone());
     public.verify().expect("generated key verifies");
     let public_armored = public.to_armored_string(pgp::ArmorOptions::default()).expect("armor");
@@ -452,11 +524,14 @@ pub fn packages_stanza(deb: &Deb) -> String {
 // Loopback HTTP server
 // ---------------------------------------------------------------------------
 
+/// Path (relative to the root) → (HTTP status, body) served instead of the file.
+type Overrides = Arc<Mutex<HashMap<String, (u16, Vec<u8>)>>>;
+
 /// Serves a directory on `http://127.0.0.1:<port>/`, with per-path byte
 /// overrides (tampering) and a log of every request (`GET /path`).
 pub struct RepoServer {
     port: u16,
-    overrides: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    overrides: Overrides,
     log: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -467,7 +542,7 @@ impl RepoServer {
     pub fn start(root: &Path) -> Self {
         let server = tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = server.server_addr().to_ip().expect("ip listener").port();
-        let overrides: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+        let overrides: Overrides = Arc::default();
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (root, ov, lg, st) = (root.to_path_buf(), overrides.clone(), log.clone(), stop.clone());
@@ -480,8 +555,8 @@ impl RepoServer {
                 let path = req.url().split('?').next().unwrap_or("").trim_start_matches('/').to_string();
                 lg.lock().unwrap().push(format!("{} /{path}", req.method()));
                 let over = ov.lock().unwrap().get(&path).cloned();
-                let resp = if let Some(bytes) = over {
-                    tiny_http::Response::from_data(bytes)
+                let resp = if let Some((status, bytes)) = over {
+                    tiny_http::Response::from_data(bytes).with_status_code(status)
                 } else if path.split('/').any(|c| c == ".." || c == ".") {
                     tiny_http::Response::from_data(b"bad path".to_vec()).with_status_code(400)
                 } else {
@@ -503,7 +578,20 @@ impl RepoServer {
 
     /// Serve `bytes` for `path` (relative to the root, e.g. `dists/s/InRelease`).
     pub fn tamper(&self, path: &str, bytes: Vec<u8>) {
-        self.overrides.lock().unwrap().insert(path.trim_start_matches('/').into(), bytes);
+        self.overrides.lock().unwrap().insert(path.trim_start_matches('/').into(), (200, bytes));
+    }
+
+    /// Answer `path` with HTTP `status` and an empty body.
+    pub fn fail(&self, path: &str, status: u16) {
+        self.overrides.lock().unwrap().insert(path.trim_start_matches('/').into(), (status, Vec::new()));
+    }
+
+    /// Stop serving: later connections are refused.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 
     /// Stop overriding `path`.
@@ -524,10 +612,7 @@ impl RepoServer {
 
 impl Drop for RepoServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop();
     }
 }
 
@@ -644,6 +729,9 @@ impl Outcome {
     /// Panic with the output unless the exit code is `code`.
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Self {
+        if std::env::var_os("DISTILL_TEST_SHOW").is_some() {
+            eprintln!("--- exit {}\n--- stdout:\n{}--- stderr:\n{}", self.code, self.stdout, self.stderr);
+        }
         assert_eq!(self.code, code, "expected exit code {code}\n--- stdout:\n{}\n--- stderr:\n{}", self.stdout, self.stderr);
         self
     }
@@ -720,9 +808,14 @@ impl Fixture {
 
     /// Write `repo` signed by `signer`; the spec still trusts the test key.
     pub fn signed_by(repo: RepoBuilder, signer: &TestKey) -> Self {
+        Self::with_keys(repo, test_key(), signer)
+    }
+
+    /// Write `repo` signed by `signer`; specs from [`Fixture::spec`] trust `trusted`.
+    pub fn with_keys(repo: RepoBuilder, trusted: &TestKey, signer: &TestKey) -> Self {
         let dir = tempfile::Builder::new().prefix("distill-hermetic-").tempdir().expect("tempdir");
         let key_file = dir.path().join("test-only-archive-key.asc");
-        test_key().write_public(&key_file);
+        trusted.write_public(&key_file);
         let repo = repo.write(&dir.path().join("archive"), signer);
         let server = RepoServer::start(&repo.root);
         Fixture { dir, repo, key_file, server }
