@@ -14,6 +14,7 @@ pub mod check;
 pub mod deb;
 pub mod fetch;
 pub mod layer;
+pub mod lock;
 pub mod oci;
 pub mod repo;
 pub mod report;

@@ -44,7 +44,7 @@ fn nodejs_image_runs_node_in_chroot() {
     let layout = work.path().join("nodejs");
     let (ok, stdout, stderr) = run(Command::new(env!("CARGO_BIN_EXE_distill"))
         .current_dir(project())
-        .args(["build", "specs/nodejs.yaml", "--output"])
+        .args(["build", "specs/nodejs.yaml", "--locked", "--output"])
         .arg(&layout)
         .arg("--cache-dir")
         .arg(cache_dir()));
@@ -123,4 +123,72 @@ fn nodejs_image_runs_node_in_chroot() {
     assert!(ok, "node failed in the image:\nstdout: {out}\nstderr: {err}");
     assert!(out.starts_with("ok "), "{out}");
     assert!(err.trim().is_empty(), "node printed warnings: {err}");
+}
+
+/// Two builds of specs/nodejs.yaml from its lock: as root and as `nobody`,
+/// with different umask, TZ, working directory and cache directory. Every
+/// blob (index, manifest, config, layer) must be bit-identical.
+#[test]
+fn nodejs_build_is_reproducible_across_users_and_environments() {
+    if skip() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    // A world-readable copy of specs/ and keys/ in another directory, so the
+    // second build also runs from a different working directory.
+    let copy = work.path().join("checkout");
+    for dir in ["specs", "keys"] {
+        std::fs::create_dir_all(copy.join(dir)).unwrap();
+        for e in std::fs::read_dir(project().join(dir)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), copy.join(dir).join(e.file_name())).unwrap();
+        }
+    }
+    let scratch = work.path().join("nobody");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let chmod = |p: &Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    chmod(work.path(), 0o755);
+    chmod(&scratch, 0o777);
+    let bin = env!("CARGO_BIN_EXE_distill");
+
+    let first = work.path().join("root-out");
+    let (ok, out1, err) = run(Command::new("sh")
+        .arg("-c")
+        .arg("umask 022; exec \"$0\" \"$@\"")
+        .arg(bin)
+        .args(["build", "specs/nodejs.yaml", "--locked", "-q", "--output"])
+        .arg(&first)
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .current_dir(project())
+        .env("TZ", "UTC")
+        .env_remove("SOURCE_DATE_EPOCH"));
+    assert!(ok, "root build failed: {err}");
+
+    let second = scratch.join("out");
+    let (ok, out2, err) = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", "umask 077; exec \"$0\" \"$@\""])
+        .arg(bin)
+        .args(["build", "nodejs.yaml", "--locked", "-q", "--output"])
+        .arg(&second)
+        .arg("--cache-dir")
+        .arg(scratch.join("cache"))
+        .current_dir(copy.join("specs"))
+        .env("TZ", "Asia/Kathmandu")
+        .env("HOME", &scratch)
+        .env_remove("SOURCE_DATE_EPOCH"));
+    assert!(ok, "build as nobody failed: {err}");
+    assert_eq!(out1.lines().last(), out2.lines().last(), "image index digests differ");
+    let blobs = |dir: &Path| {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir.join("blobs/sha256")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(blobs(&first), blobs(&second), "blob sets differ");
+    assert_eq!(std::fs::read(first.join("index.json")).unwrap(), std::fs::read(second.join("index.json")).unwrap());
+    eprintln!("reproducible digest: {}", out1.lines().last().unwrap_or_default());
 }

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::sources::Loaded;
 use super::BuildError;
 use crate::deb;
 use crate::oci::RunConfig;
@@ -22,7 +21,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// generate the files maintainer scripts would have made.
 pub fn assemble(
     spec: &LoadedSpec,
-    loaded: &Loaded,
+    os: &OsInfo,
     packages: &[Arc<BinaryPackage>],
     debs: &[Vec<u8>],
     report: &Reporter,
@@ -47,12 +46,7 @@ pub fn assemble(
     prune_filtered_dirs(&mut tree, &filter);
     generate::write_accounts(&mut tree, &spec.spec.accounts);
     generate::write_system_files(&mut tree);
-    let first = loaded.releases.first();
-    let os = OsInfo {
-        version_id: first.and_then(|r| r.version.as_deref()).and_then(|v| v.split('.').next()).map(String::from),
-        codename: first.and_then(|r| r.codename.clone()).unwrap_or_else(|| spec.spec.sources[0].suite.clone()),
-    };
-    generate::write_os_release(&mut tree, &os);
+    generate::write_os_release(&mut tree, os);
     if let Some(n) = generate::write_ca_bundle(&mut tree) {
         report.detail(&format!("CA bundle: {n} certificates"));
     }

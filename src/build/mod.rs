@@ -17,7 +17,9 @@ use crate::repo::mirror::{AptEntry, MirrorOverride};
 use crate::repo::{BinaryPackage, Transport};
 use crate::report::Reporter;
 use crate::resolve::{self, Request, Resolution, Universe};
+use crate::lock::{Lock, LockedPackage, LockedSource, LockedSpec};
 use crate::spec::LoadedSpec;
+use crate::tree::generate::OsInfo;
 
 /// Everything a build needs from outside the spec.
 #[derive(Debug, Clone)]
@@ -64,6 +66,21 @@ pub enum BuildError {
     /// OCI output failed.
     #[error(transparent)]
     Oci(#[from] crate::oci::OciError),
+    /// Lock file missing, stale or invalid.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    /// A locked package is gone from the mirror.
+    #[error("package {package} {version} ({arch}) is no longer on the mirror: {url}\n  note: pool files are removed after point releases; point the source's `url:` in the spec at a snapshot mirror of the date in the lock, or run `distill lock` to move to current versions")]
+    Gone {
+        /// Package name.
+        package: String,
+        /// Locked version.
+        version: String,
+        /// Architecture.
+        arch: String,
+        /// The URL that answered 404.
+        url: String,
+    },
     /// Anything else, with context.
     #[error("{0}")]
     Other(String),
@@ -125,40 +142,150 @@ pub fn resolve_spec(
     Ok((out, loaded))
 }
 
-/// Run the whole pipeline and write the layout to `opts.output`.
-pub fn build(spec: &LoadedSpec, opts: &BuildOptions, report: &Reporter) -> Result<BuildOutput, BuildError> {
-    let (resolutions, loaded) = resolve_spec(spec, opts, report)?;
-    let epoch = opts.source_date_epoch.unwrap_or_else(|| loaded.newest_date().timestamp());
+/// What to build: per architecture the packages to install, plus what the
+/// generated files need. Made by resolving ([`plan_from_resolutions`]) or
+/// from a lock file ([`plan_from_lock`]).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// One entry per architecture, in spec order.
+    pub archs: Vec<ArchPlan>,
+    /// What `/etc/os-release` says when base-files is not installed.
+    pub os: OsInfo,
+    /// Build time when `SOURCE_DATE_EPOCH` is not set (seconds).
+    pub epoch: i64,
+}
+
+/// The packages of one architecture.
+#[derive(Debug, Clone)]
+pub struct ArchPlan {
+    /// Debian architecture.
+    pub arch: String,
+    /// Packages, sorted by name.
+    pub packages: Vec<Arc<BinaryPackage>>,
+    /// Dependencies dropped by `exclude`.
+    pub dropped: Vec<resolve::Dropped>,
+}
+
+fn os_info(spec: &LoadedSpec, codename: Option<&str>, version: Option<&str>) -> OsInfo {
+    OsInfo {
+        version_id: version.and_then(|v| v.split('.').next()).map(String::from),
+        codename: codename.map(String::from).unwrap_or_else(|| spec.spec.sources[0].suite.clone()),
+    }
+}
+
+/// A plan from fresh resolutions.
+pub fn plan_from_resolutions(spec: &LoadedSpec, resolutions: &[Resolution], loaded: &sources::Loaded) -> Plan {
+    let first = loaded.releases.first();
+    Plan {
+        archs: resolutions
+            .iter()
+            .map(|r| ArchPlan { arch: r.arch.clone(), packages: r.packages.values().cloned().collect(), dropped: r.dropped.clone() })
+            .collect(),
+        os: os_info(spec, first.and_then(|r| r.codename.as_deref()), first.and_then(|r| r.version.as_deref())),
+        epoch: loaded.newest_date().timestamp(),
+    }
+}
+
+/// A lock file for a spec and its resolutions.
+pub fn lock_from_resolutions(spec: &LoadedSpec, resolutions: &[Resolution], loaded: &sources::Loaded) -> Lock {
+    Lock {
+        schema: crate::lock::SCHEMA,
+        spec: LockedSpec {
+            file: spec.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+            sha256: spec.digest(),
+        },
+        epoch: loaded.newest_date().timestamp(),
+        sources: loaded
+            .releases
+            .iter()
+            .map(|r| LockedSource {
+                suite: r.suite.clone(),
+                codename: r.codename.clone(),
+                version: r.version.clone(),
+                date: oci::rfc3339(r.date.timestamp()),
+                inrelease_sha256: r.sha256.clone(),
+            })
+            .collect(),
+        packages: resolutions
+            .iter()
+            .map(|r| (r.arch.clone(), r.packages.values().map(|p| LockedPackage::from_package(p)).collect()))
+            .collect(),
+    }
+}
+
+/// A plan from a lock file: no index is fetched; each package's mirror is
+/// found for its suite as in any build.
+pub fn plan_from_lock(spec: &LoadedSpec, lock: &Lock, opts: &BuildOptions) -> Result<Plan, BuildError> {
+    let mut archs = Vec::new();
+    for arch in &spec.spec.archs {
+        let locked = lock.packages.get(arch).ok_or_else(|| {
+            BuildError::Lock(crate::lock::LockError::Invalid {
+                path: crate::lock::path_for(&spec.path),
+                reason: format!("no packages for architecture {arch}; rerun `distill lock`"),
+            })
+        })?;
+        let mut packages = Vec::new();
+        for l in locked {
+            let url = spec.spec.sources.iter().find(|s| s.suite == l.suite).and_then(|s| s.url.as_deref());
+            let base = crate::repo::mirror::choose(&l.suite, url, &opts.mirrors, &opts.apt)?;
+            packages.push(l.to_package(&base).map_err(BuildError::Other)?);
+        }
+        packages.sort_by(|a, b| a.name.cmp(&b.name));
+        archs.push(ArchPlan { arch: arch.clone(), packages, dropped: Vec::new() });
+    }
+    let first = lock.sources.first();
+    Ok(Plan {
+        archs,
+        os: os_info(spec, first.and_then(|s| s.codename.as_deref()), first.and_then(|s| s.version.as_deref())),
+        epoch: lock.epoch,
+    })
+}
+
+/// Resolve (or read the lock, with `locked`) and build.
+pub fn build(spec: &LoadedSpec, opts: &BuildOptions, locked: bool, report: &Reporter) -> Result<BuildOutput, BuildError> {
+    let plan = if locked {
+        let lock = Lock::read_fresh(&spec.path, &spec.digest())?;
+        report.step(&format!("building from lock {}", crate::lock::path_for(&spec.path).display()));
+        plan_from_lock(spec, &lock, opts)?
+    } else {
+        let (resolutions, loaded) = resolve_spec(spec, opts, report)?;
+        plan_from_resolutions(spec, &resolutions, &loaded)
+    };
+    build_plan(spec, &plan, opts, report)
+}
+
+/// Fetch, assemble, check and write the layout for `plan`.
+pub fn build_plan(spec: &LoadedSpec, plan: &Plan, opts: &BuildOptions, report: &Reporter) -> Result<BuildOutput, BuildError> {
+    let epoch = opts.source_date_epoch.unwrap_or(plan.epoch);
     let created = oci::rfc3339(epoch);
     let transport = Transport::new()?;
     let cache = Cache::open(&opts.cache_dir, opts.offline)?;
     let mut blobs: Vec<Blob> = Vec::new();
     let mut manifests: Vec<(Blob, Platform)> = Vec::new();
     let mut archs = Vec::new();
-    for res in &resolutions {
-        let packages: Vec<Arc<BinaryPackage>> = res.packages.values().cloned().collect();
-        for d in &res.dropped {
+    for ap in &plan.archs {
+        for d in &ap.dropped {
             report.detail(&format!("dropped dependency of {}: {} (excluded)", d.package, d.dependency));
         }
-        let debs = sources::fetch_debs(&packages, &transport, &cache, opts.jobs, report)?;
-        report.step(&format!("assembling {} package(s) for {}", packages.len(), res.arch));
-        let tree = assemble::assemble(spec, &loaded, &packages, &debs, report)?;
+        let debs = sources::fetch_debs(&ap.packages, &transport, &cache, opts.jobs, report)?;
+        report.step(&format!("assembling {} package(s) for {}", ap.packages.len(), ap.arch));
+        let tree = assemble::assemble(spec, &plan.os, &ap.packages, &debs, report)?;
         crate::check::check(&tree)?;
-        report.step(&format!("writing layer for {}", res.arch));
+        report.step(&format!("writing layer for {}", ap.arch));
         let layer = crate::layer::write_layer(&tree, epoch as u64).map_err(|e| BuildError::Other(format!("cannot write layer: {e}")))?;
         let lref = LayerRef { media_type: layer.media_type.into(), digest: layer.digest.clone(), size: layer.blob.len() as u64, diff_id: layer.diff_id.clone() };
-        let platform = Platform::from_debian(&res.arch);
+        let platform = Platform::from_debian(&ap.arch);
         let run = assemble::run_config(spec, &tree);
         let config = oci::config_blob(&platform, &run, std::slice::from_ref(&lref), &created)?;
         let manifest = oci::manifest_blob(&config, std::slice::from_ref(&lref))?;
         archs.push(ArchSummary {
-            arch: res.arch.clone(),
-            packages,
+            arch: ap.arch.clone(),
+            packages: ap.packages.clone(),
             manifest: manifest.digest.clone(),
             uncompressed: layer.tar_size,
             compressed: layer.blob.len() as u64,
             entries: tree.len(),
-            dropped: res.dropped.clone(),
+            dropped: ap.dropped.clone(),
         });
         blobs.push(Blob { media_type: layer.media_type.into(), digest: layer.digest, data: layer.blob });
         blobs.push(config);

@@ -105,10 +105,13 @@ pub fn fetch_debs(
         let what = format!("package {} {} ({})", p.name, p.version, p.arch);
         let url = format!("{}/{}", p.base_url, p.filename);
         let want = Wanted { what: &what, url: &url, sha256: &p.sha256, size: p.size };
-        let data = cache.fetch(transport, &want);
+        let data = cache.fetch(transport, &want).map_err(|e| match e {
+            RepoError::NotFound { url } => BuildError::Gone { package: p.name.clone(), version: p.version.to_string(), arch: p.arch.clone(), url },
+            e => e.into(),
+        });
         bar.inc(p.size);
         data
     });
     bar.finish();
-    Ok(out?)
+    out
 }

@@ -18,6 +18,8 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// Bad command line or spec.
     pub const USAGE: u8 = 2;
+    /// `--locked` and the lock file is missing or stale.
+    pub const STALE_LOCK: u8 = 3;
     /// Signature, checksum or other verification failure.
     pub const VERIFY: u8 = 4;
     /// Dependencies cannot be satisfied.
@@ -47,6 +49,8 @@ pub struct Cli {
 pub enum Command {
     /// Build an OCI image layout from a spec; prints the image index digest last on stdout.
     Build(BuildArgs),
+    /// Resolve a spec and write its lock file (`<spec>.lock` beside it); prints the lock path.
+    Lock(LockArgs),
     /// Resolve a spec and print the package set (name, version, arch, suite, sizes).
     Resolve(ResolveArgs),
     /// Explain why a package is (or is not) in a spec's resolution: every chain from the spec, and the alternatives and providers passed over.
@@ -95,6 +99,22 @@ pub struct BuildArgs {
     /// Print a JSON summary on stdout instead of the digest.
     #[arg(long)]
     pub json: bool,
+    /// Build only from the lock file beside the spec (no index resolution);
+    /// exit 3 if it is missing or the spec changed since it was written.
+    #[arg(long)]
+    pub locked: bool,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+}
+
+/// `distill lock`.
+#[derive(Args, Debug)]
+pub struct LockArgs {
+    /// The spec file (YAML).
+    pub spec: PathBuf,
+    /// Exit 3 if the lock is missing or differs, instead of writing it.
+    #[arg(long)]
+    pub check: bool,
     #[command(flatten)]
     pub archive: ArchiveArgs,
 }
@@ -127,6 +147,12 @@ pub fn exit_code(e: &BuildError) -> u8 {
         BuildError::Resolve(_) => exit::RESOLVE,
         BuildError::Deb(_) | BuildError::Extract(_) => exit::VERIFY,
         BuildError::Check(_) => exit::CHECK,
+        BuildError::Lock(crate_lock) => match crate_lock {
+            distill::lock::LockError::Missing { .. } | distill::lock::LockError::Stale { .. } => exit::STALE_LOCK,
+            distill::lock::LockError::Invalid { .. } => exit::USAGE,
+            distill::lock::LockError::Io { .. } => exit::FAILURE,
+        },
+        BuildError::Gone { .. } => exit::NETWORK,
         BuildError::Oci(_) | BuildError::Other(_) => exit::FAILURE,
     }
 }
@@ -162,6 +188,7 @@ pub fn run(cli: Cli) -> Result<(), BuildError> {
     let report = Reporter::new(verbosity);
     match cli.command {
         Command::Build(args) => cmd_build(args, &report),
+        Command::Lock(args) => cmd_lock(args, &report),
         Command::Resolve(args) => cmd_resolve(args, &report),
         Command::Why(args) => cmd_why(args, &report),
     }
@@ -172,7 +199,7 @@ fn cmd_build(args: BuildArgs, report: &Reporter) -> Result<(), BuildError> {
     let output = args.output.clone().unwrap_or_else(|| PathBuf::from("images").join(&spec.spec.name));
     let opts = options(&args.archive, output)?;
     let started = std::time::Instant::now();
-    let out = build::build(&spec, &opts, report)?;
+    let out = build::build(&spec, &opts, args.locked, report)?;
     for a in &out.archs {
         report.step(&format!(
             "{}: {} packages, {} entries, {:.1} MB uncompressed, {:.1} MB compressed, manifest {}",
@@ -249,5 +276,30 @@ fn cmd_why(args: WhyArgs, report: &Reporter) -> Result<(), BuildError> {
     let w = distill::resolve::why::why(res, &args.package);
     let installed = res.packages.get(&args.package).map(|p| p.version.to_string());
     print!("{}", distill::resolve::why::render(&args.package, &w, installed.as_deref()));
+    Ok(())
+}
+
+fn cmd_lock(args: LockArgs, report: &Reporter) -> Result<(), BuildError> {
+    let spec = distill::spec::load(&args.spec)?;
+    let opts = options(&args.archive, PathBuf::new())?;
+    let (resolutions, loaded) = build::resolve_spec(&spec, &opts, report)?;
+    let lock = build::lock_from_resolutions(&spec, &resolutions, &loaded);
+    let path = distill::lock::path_for(&args.spec);
+    if args.check {
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current != lock.to_text() {
+            return Err(BuildError::Lock(distill::lock::LockError::Stale {
+                path,
+                spec: args.spec.clone(),
+                actual: "(resolution changed)".into(),
+                locked: "(see `distill lock` diff)".into(),
+            }));
+        }
+        report.step(&format!("{} is up to date", path.display()));
+    } else {
+        lock.write(&path)?;
+        report.step(&format!("wrote {}", path.display()));
+    }
+    println!("{}", path.display());
     Ok(())
 }

@@ -217,6 +217,11 @@ pub struct LoadedSpec {
 }
 
 impl LoadedSpec {
+    /// SHA256 identifying this spec's content for lock files.
+    pub fn digest(&self) -> String {
+        crate::lock::spec_digest([self.raw.as_slice()])
+    }
+
     /// Resolve a key path from the spec: relative paths are relative to the
     /// spec file's directory.
     pub fn key_path(&self, key: &Path) -> PathBuf {

@@ -857,6 +857,8 @@ pub struct LayerEntry {
     pub gid: u64,
     /// Contents (files only).
     pub data: Vec<u8>,
+    /// Modification time, seconds since the epoch.
+    pub mtime: u64,
 }
 
 /// A single-platform image read back from an OCI layout.
@@ -920,7 +922,7 @@ pub fn read_image(layout: &Path) -> Image {
             tar::EntryType::Link => format!("hardlink -> /{}", link.unwrap().trim_start_matches('/')),
             t => panic!("unexpected entry type {t:?} for {path}"),
         };
-        let prev = entries.insert(path.clone(), LayerEntry { desc, uid: h.uid().unwrap(), gid: h.gid().unwrap(), data });
+        let prev = entries.insert(path.clone(), LayerEntry { desc, uid: h.uid().unwrap(), gid: h.gid().unwrap(), data, mtime: h.mtime().unwrap() });
         assert!(prev.is_none(), "duplicate layer entry {path}");
     }
     Image { index_digest, config, entries }
