@@ -187,11 +187,8 @@ pub fn parallel<T: Sync, R: Send, E: Send>(
     for r in results.into_inner().unwrap() {
         match r {
             Some(Ok(v)) => out.push(v),
-            Some(Err(e)) => {
-                if first_err.is_none() {
-                    first_err = Some(e)
-                }
-            }
+            Some(Err(e)) if first_err.is_none() => first_err = Some(e),
+            Some(Err(_)) => {}
             None => {}
         }
     }

@@ -3,7 +3,6 @@
 //! control files", as written by the archive).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 
@@ -294,15 +293,4 @@ mod tests {
         assert_eq!(p.len(), 200);
         assert_eq!(p[198].name, "a99");
     }
-}
-
-/// Count of packages per name, for diagnostics.
-pub fn names(indices: &[PackageIndex]) -> BTreeMap<&str, usize> {
-    let mut m = BTreeMap::new();
-    for i in indices {
-        for p in &i.packages {
-            *m.entry(p.name.as_str()).or_insert(0) += 1;
-        }
-    }
-    m
 }

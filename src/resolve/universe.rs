@@ -9,12 +9,15 @@ use crate::version::Version;
 
 use crate::repo::{BinaryPackage, PackageIndex};
 
+/// A provider of a virtual name, with the version it provides (if any).
+pub type Provider = (Arc<BinaryPackage>, Option<Version>);
+
 /// Candidates for one architecture: packages of that architecture and
 /// `Architecture: all`, from every source.
 #[derive(Debug, Default)]
 pub struct Universe {
     by_name: HashMap<String, Vec<Arc<BinaryPackage>>>,
-    providers: HashMap<String, Vec<(Arc<BinaryPackage>, Option<Version>)>>,
+    providers: HashMap<String, Vec<Provider>>,
 }
 
 impl Universe {
@@ -61,7 +64,7 @@ impl Universe {
     }
 
     /// Packages that provide `name`, with the provided version if any.
-    pub fn providers(&self, name: &str) -> &[(Arc<BinaryPackage>, Option<Version>)] {
+    pub fn providers(&self, name: &str) -> &[Provider] {
         self.providers.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
