@@ -1,5 +1,5 @@
-//! The resolution algorithm: breadth-first over the chosen packages'
-//! `Pre-Depends` then `Depends`, choosing for each unmet alternative group
+//! The resolution algorithm: depth-first over the chosen packages'
+//! `Pre-Depends` then `Depends` (as apt's `MarkInstall`), choosing for each unmet alternative group
 //! the first alternative that can be met (Debian Policy §7.1, §7.5; apt's
 //! "first alternative that can be satisfied"), with:
 //!
@@ -116,21 +116,59 @@ impl<'a> State<'a> {
             }
             self.constraints.entry(name.clone()).or_default().push((dep.clone(), "spec".into()));
         }
+        // Like apt-get: mark every requested package first, then resolve
+        // each one's dependencies in turn (sorted, so spec order does not
+        // matter).
         for (_, dep) in requests {
             self.satisfy("spec", "request", vec![dep])?;
         }
-        while let Some(name) = self.queue.pop_front() {
-            let pkg = self.chosen[&name].pkg.clone();
-            for (field, text) in [("Pre-Depends", &pkg.pre_depends), ("Depends", &pkg.depends)] {
-                for group in parse(&pkg, field, text)? {
-                    self.satisfy(&pkg.name, field, group)?;
-                }
-            }
+        let roots: Vec<String> = self.queue.drain(..).collect();
+        for root in roots {
+            self.queue.push_back(root);
+            self.descend()?;
         }
         self.res.dropped.sort();
         self.res.dropped.dedup();
         self.res.packages = self.chosen.into_iter().map(|(k, c)| (k, c.pkg)).collect();
         Ok(self.res)
+    }
+
+    /// Process newly chosen packages depth-first, as apt's `MarkInstall`
+    /// does: a chosen package's dependencies are met, recursively, before
+    /// the next dependency of its parent. The order decides which
+    /// alternative of a later group is already met (see the apt
+    /// differential test).
+    fn descend(&mut self) -> Result<(), ResolveError> {
+        struct Frame {
+            name: String,
+            groups: Vec<(&'static str, Vec<SingleDependency>)>,
+            next: usize,
+        }
+        let frame = |st: &Self, name: String| -> Result<Frame, ResolveError> {
+            let pkg = st.chosen[&name].pkg.clone();
+            let mut groups = Vec::new();
+            for (field, text) in [("Pre-Depends", &pkg.pre_depends), ("Depends", &pkg.depends)] {
+                groups.extend(parse(&pkg, field, text)?.into_iter().map(|g| (field, g)));
+            }
+            Ok(Frame { name, groups, next: 0 })
+        };
+        let mut stack = Vec::new();
+        while let Some(n) = self.queue.pop_back() {
+            stack.push(frame(self, n)?);
+        }
+        while let Some(top) = stack.last_mut() {
+            let Some((field, group)) = top.groups.get(top.next).cloned() else {
+                stack.pop();
+                continue;
+            };
+            top.next += 1;
+            let from = top.name.clone();
+            self.satisfy(&from, field, group)?;
+            while let Some(n) = self.queue.pop_back() {
+                stack.push(frame(self, n)?);
+            }
+        }
+        Ok(())
     }
 
     /// `name`, `name=version` or `name/suite` → (name, dependency).
