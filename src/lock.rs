@@ -76,6 +76,9 @@ pub struct Lock {
     pub sources: Vec<LockedSource>,
     /// Packages per Debian architecture, sorted by name.
     pub packages: BTreeMap<String, Vec<LockedPackage>>,
+    /// The debug variant's extra packages (busybox) per architecture.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub debug: BTreeMap<String, Vec<LockedPackage>>,
 }
 
 /// The spec file a lock was made from.
@@ -192,7 +195,7 @@ impl Lock {
     /// Serialise: a header comment, then sorted YAML.
     pub fn to_text(&self) -> String {
         let mut sorted = self.clone();
-        for v in sorted.packages.values_mut() {
+        for v in sorted.packages.values_mut().chain(sorted.debug.values_mut()) {
             v.sort_by(|a, b| a.name.cmp(&b.name).then(a.arch.cmp(&b.arch)));
         }
         let body = serde_yaml::to_string(&sorted).expect("lock serialises");
@@ -265,6 +268,7 @@ mod tests {
             epoch: 1_700_000_000,
             sources: vec![LockedSource { suite: "bookworm".into(), codename: Some("bookworm".into()), version: Some("12.1".into()), date: "2023-01-01T00:00:00Z".into(), inrelease_sha256: "c".repeat(64) }],
             packages,
+            debug: BTreeMap::new(),
         }
     }
 

@@ -35,7 +35,7 @@ fn spec(suites: &[&str], archs: &[&str]) -> LoadedSpec {
     }
     y.push_str(&format!("archs: [{}]\npackages: [x]\n", archs.join(", ")));
     let path = Path::new("test.yaml");
-    LoadedSpec { spec: distill::spec::parse(path, y.as_bytes()).unwrap(), path: path.into(), raw: y.into_bytes() }
+    LoadedSpec { spec: distill::spec::parse(path, y.as_bytes()).unwrap(), path: path.into(), raw: y.into_bytes(), parents: Vec::new() }
 }
 
 fn load(suites: &[&str], archs: &[&str]) -> sources::Loaded {

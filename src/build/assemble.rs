@@ -51,6 +51,18 @@ pub fn assemble(
         report.detail(&format!("CA bundle: {n} certificates"));
     }
     generate::write_dpkg_status(&mut tree, &controls);
+    // Links that dangle because the path filters removed their target
+    // lead nowhere in the image: drop them. Any other dangling link is a
+    // real fault, left for the check to report.
+    for link in crate::check::dangling_links(&tree) {
+        let Some(crate::tree::Entry { kind: crate::tree::Kind::Symlink(target), .. }) = tree.get(&link) else { continue };
+        let parent = link.rsplit_once('/').map(|(a, _)| a).unwrap_or("");
+        let joined = if target.starts_with('/') { target.clone() } else { format!("{parent}/{target}") };
+        if crate::tree::normalize(&joined).is_some_and(|t| !filter.keeps(&t)) {
+            report.detail(&format!("dropped symlink {link} → {target} (target removed by path filters)"));
+            tree.remove(&link);
+        }
+    }
     Ok(tree)
 }
 
@@ -71,7 +83,7 @@ fn prune_filtered_dirs(tree: &mut Tree, filter: &PathFilter) {
 }
 
 /// The image's run configuration from the spec and the assembled tree.
-pub fn run_config(spec: &LoadedSpec, tree: &Tree) -> RunConfig {
+pub fn run_config(spec: &LoadedSpec, tree: &Tree, tag: &super::variants::Tag) -> RunConfig {
     let s = &spec.spec;
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     env.insert("PATH".into(), DEFAULT_PATH.into());
@@ -82,21 +94,33 @@ pub fn run_config(spec: &LoadedSpec, tree: &Tree) -> RunConfig {
         env.insert(k.clone(), v.clone());
     }
     let accounts = generate::accounts(&s.accounts);
-    let run_as = s.accounts.run_as.as_deref().unwrap_or("root");
+    let run_as = if tag.nonroot { "nonroot" } else { s.accounts.run_as.as_deref().unwrap_or("root") };
     let (user, home) = match accounts.iter().find(|a| a.name == run_as) {
         Some(a) => (format!("{}:{}", a.uid, a.gid), Some(a.home.clone())),
         None => (run_as.to_string(), None),
     };
-    let workdir = s.image.workdir.clone().unwrap_or_else(|| match (&home, user.as_str()) {
-        (Some(h), u) if !u.starts_with("0:") && h != "/nonexistent" => h.clone(),
-        _ => "/".into(),
-    });
+    let workdir = match (&home, tag.nonroot) {
+        (Some(h), true) => h.clone(),
+        _ => s.image.workdir.clone().unwrap_or_else(|| match (&home, user.as_str()) {
+            (Some(h), u) if !u.starts_with("0:") && h != "/nonexistent" => h.clone(),
+            _ => "/".into(),
+        }),
+    };
+    if tag.debug {
+        let path = env.get("PATH").cloned().unwrap_or_default();
+        env.insert("PATH".into(), format!("{path}:{}", super::variants::BUSYBOX_DIR));
+    }
     // PATH first, then the rest sorted: stable and readable.
     let mut env_list = vec![format!("PATH={}", env.remove("PATH").unwrap_or_default())];
     env_list.extend(env.into_iter().map(|(k, v)| format!("{k}={v}")));
+    let (entrypoint, cmd) = if tag.debug {
+        (vec![format!("{}/sh", super::variants::BUSYBOX_DIR)], Vec::new())
+    } else {
+        (s.image.entrypoint.clone(), s.image.cmd.clone())
+    };
     RunConfig {
-        entrypoint: s.image.entrypoint.clone(),
-        cmd: s.image.cmd.clone(),
+        entrypoint,
+        cmd,
         env: env_list,
         user,
         workdir,

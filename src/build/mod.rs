@@ -4,6 +4,7 @@
 
 pub mod assemble;
 pub mod sources;
+pub mod variants;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -110,6 +111,8 @@ pub struct ArchSummary {
 pub struct BuildOutput {
     /// `sha256:` of the image index blob (tagged `latest`).
     pub digest: String,
+    /// Every tag with its image index digest, `latest` first.
+    pub tags: Vec<(String, String)>,
     /// Where the layout was written.
     pub layout: PathBuf,
     /// One entry per architecture.
@@ -164,6 +167,8 @@ pub struct ArchPlan {
     pub packages: Vec<Arc<BinaryPackage>>,
     /// Dependencies dropped by `exclude`.
     pub dropped: Vec<resolve::Dropped>,
+    /// The debug variant's packages (busybox), when the spec has it.
+    pub debug: Vec<Arc<BinaryPackage>>,
 }
 
 fn os_info(spec: &LoadedSpec, codename: Option<&str>, version: Option<&str>) -> OsInfo {
@@ -173,13 +178,32 @@ fn os_info(spec: &LoadedSpec, codename: Option<&str>, version: Option<&str>) -> 
     }
 }
 
+/// The debug variant's packages per architecture (empty without `debug`).
+pub fn resolve_debug(spec: &LoadedSpec, loaded: &sources::Loaded) -> Result<Vec<Resolution>, BuildError> {
+    if !spec.spec.variants.contains(&crate::spec::Variant::Debug) {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for arch in &spec.spec.archs {
+        let universe = Universe::new(loaded.indices.iter().filter(|i| &i.arch == arch), arch);
+        out.push(resolve::resolve(&universe, &Request::new(arch, [variants::BUSYBOX_PACKAGE]))?);
+    }
+    Ok(out)
+}
+
 /// A plan from fresh resolutions.
-pub fn plan_from_resolutions(spec: &LoadedSpec, resolutions: &[Resolution], loaded: &sources::Loaded) -> Plan {
+pub fn plan_from_resolutions(spec: &LoadedSpec, resolutions: &[Resolution], debug: &[Resolution], loaded: &sources::Loaded) -> Plan {
     let first = loaded.releases.first();
+    let debug_for = |arch: &str| debug.iter().find(|d| d.arch == arch).map(|d| d.packages.values().cloned().collect()).unwrap_or_default();
     Plan {
         archs: resolutions
             .iter()
-            .map(|r| ArchPlan { arch: r.arch.clone(), packages: r.packages.values().cloned().collect(), dropped: r.dropped.clone() })
+            .map(|r| ArchPlan {
+                arch: r.arch.clone(),
+                packages: r.packages.values().cloned().collect(),
+                dropped: r.dropped.clone(),
+                debug: debug_for(&r.arch),
+            })
             .collect(),
         os: os_info(spec, first.and_then(|r| r.codename.as_deref()), first.and_then(|r| r.version.as_deref())),
         epoch: loaded.newest_date().timestamp(),
@@ -187,7 +211,7 @@ pub fn plan_from_resolutions(spec: &LoadedSpec, resolutions: &[Resolution], load
 }
 
 /// A lock file for a spec and its resolutions.
-pub fn lock_from_resolutions(spec: &LoadedSpec, resolutions: &[Resolution], loaded: &sources::Loaded) -> Lock {
+pub fn lock_from_resolutions(spec: &LoadedSpec, resolutions: &[Resolution], debug: &[Resolution], loaded: &sources::Loaded) -> Lock {
     Lock {
         schema: crate::lock::SCHEMA,
         spec: LockedSpec {
@@ -210,6 +234,7 @@ pub fn lock_from_resolutions(spec: &LoadedSpec, resolutions: &[Resolution], load
             .iter()
             .map(|r| (r.arch.clone(), r.packages.values().map(|p| LockedPackage::from_package(p)).collect()))
             .collect(),
+        debug: debug.iter().map(|r| (r.arch.clone(), r.packages.values().map(|p| LockedPackage::from_package(p)).collect())).collect(),
     }
 }
 
@@ -224,14 +249,27 @@ pub fn plan_from_lock(spec: &LoadedSpec, lock: &Lock, opts: &BuildOptions) -> Re
                 reason: format!("no packages for architecture {arch}; rerun `distill lock`"),
             })
         })?;
-        let mut packages = Vec::new();
-        for l in locked {
-            let url = spec.spec.sources.iter().find(|s| s.suite == l.suite).and_then(|s| s.url.as_deref());
-            let base = crate::repo::mirror::choose(&l.suite, url, &opts.mirrors, &opts.apt)?;
-            packages.push(l.to_package(&base).map_err(BuildError::Other)?);
-        }
-        packages.sort_by(|a, b| a.name.cmp(&b.name));
-        archs.push(ArchPlan { arch: arch.clone(), packages, dropped: Vec::new() });
+        let unlock = |list: &[LockedPackage]| -> Result<Vec<Arc<BinaryPackage>>, BuildError> {
+            let mut packages = Vec::new();
+            for l in list {
+                let url = spec.spec.sources.iter().find(|s| s.suite == l.suite).and_then(|s| s.url.as_deref());
+                let base = crate::repo::mirror::choose(&l.suite, url, &opts.mirrors, &opts.apt)?;
+                packages.push(l.to_package(&base).map_err(BuildError::Other)?);
+            }
+            packages.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(packages)
+        };
+        let debug = match lock.debug.get(arch) {
+            Some(d) => unlock(d)?,
+            None if spec.spec.variants.contains(&crate::spec::Variant::Debug) => {
+                return Err(BuildError::Lock(crate::lock::LockError::Invalid {
+                    path: crate::lock::path_for(&spec.path),
+                    reason: format!("no debug packages for {arch}; rerun `distill lock`"),
+                }))
+            }
+            None => Vec::new(),
+        };
+        archs.push(ArchPlan { arch: arch.clone(), packages: unlock(locked)?, dropped: Vec::new(), debug });
     }
     let first = lock.sources.first();
     Ok(Plan {
@@ -249,19 +287,22 @@ pub fn build(spec: &LoadedSpec, opts: &BuildOptions, locked: bool, report: &Repo
         plan_from_lock(spec, &lock, opts)?
     } else {
         let (resolutions, loaded) = resolve_spec(spec, opts, report)?;
-        plan_from_resolutions(spec, &resolutions, &loaded)
+        let debug = resolve_debug(spec, &loaded)?;
+        plan_from_resolutions(spec, &resolutions, &debug, &loaded)
     };
     build_plan(spec, &plan, opts, report)
 }
 
-/// Fetch, assemble, check and write the layout for `plan`.
+/// Fetch, assemble, check and write the layout for `plan`: one image index
+/// per tag (`latest` and the spec's variants), each over every architecture.
 pub fn build_plan(spec: &LoadedSpec, plan: &Plan, opts: &BuildOptions, report: &Reporter) -> Result<BuildOutput, BuildError> {
     let epoch = opts.source_date_epoch.unwrap_or(plan.epoch);
     let created = oci::rfc3339(epoch);
     let transport = Transport::new()?;
     let cache = Cache::open(&opts.cache_dir, opts.offline)?;
+    let tags = variants::tags(&spec.spec.variants);
     let mut blobs: Vec<Blob> = Vec::new();
-    let mut manifests: Vec<(Blob, Platform)> = Vec::new();
+    let mut per_tag: Vec<Vec<(Blob, Platform)>> = vec![Vec::new(); tags.len()];
     let mut archs = Vec::new();
     for ap in &plan.archs {
         for d in &ap.dropped {
@@ -270,32 +311,71 @@ pub fn build_plan(spec: &LoadedSpec, plan: &Plan, opts: &BuildOptions, report: &
         let debs = sources::fetch_debs(&ap.packages, &transport, &cache, opts.jobs, report)?;
         report.step(&format!("assembling {} package(s) for {}", ap.packages.len(), ap.arch));
         let tree = assemble::assemble(spec, &plan.os, &ap.packages, &debs, report)?;
-        crate::check::check(&tree)?;
+        crate::check::check(&tree, &crate::check::CheckOptions::default())?;
         report.step(&format!("writing layer for {}", ap.arch));
-        let layer = crate::layer::write_layer(&tree, epoch as u64).map_err(|e| BuildError::Other(format!("cannot write layer: {e}")))?;
-        let lref = LayerRef { media_type: layer.media_type.into(), digest: layer.digest.clone(), size: layer.blob.len() as u64, diff_id: layer.diff_id.clone() };
+        let base = write_layer(&tree, epoch)?;
+        let debug_layer = if tags.iter().any(|t| t.debug) {
+            let pkg = ap.debug.iter().find(|p| p.name == variants::BUSYBOX_PACKAGE).ok_or_else(|| {
+                BuildError::Other(format!("the debug variant needs {} for {}", variants::BUSYBOX_PACKAGE, ap.arch))
+            })?;
+            let deb = sources::fetch_debs(std::slice::from_ref(pkg), &transport, &cache, 1, report)?;
+            Some(write_layer(&variants::busybox_tree(pkg, &deb[0])?, epoch)?)
+        } else {
+            None
+        };
         let platform = Platform::from_debian(&ap.arch);
-        let run = assemble::run_config(spec, &tree);
-        let config = oci::config_blob(&platform, &run, std::slice::from_ref(&lref), &created)?;
-        let manifest = oci::manifest_blob(&config, std::slice::from_ref(&lref))?;
+        let mut latest_manifest = String::new();
+        for (t, tag) in tags.iter().enumerate() {
+            let mut layers = vec![base.0.clone()];
+            if tag.debug {
+                layers.extend(debug_layer.as_ref().map(|l| l.0.clone()));
+            }
+            let run = assemble::run_config(spec, &tree, tag);
+            let config = oci::config_blob(&platform, &run, &layers, &created)?;
+            let manifest = oci::manifest_blob(&config, &layers)?;
+            if t == 0 {
+                latest_manifest = manifest.digest.clone();
+            }
+            blobs.push(config);
+            blobs.push(manifest.clone());
+            per_tag[t].push((manifest, platform.clone()));
+        }
         archs.push(ArchSummary {
             arch: ap.arch.clone(),
             packages: ap.packages.clone(),
-            manifest: manifest.digest.clone(),
-            uncompressed: layer.tar_size,
-            compressed: layer.blob.len() as u64,
+            manifest: latest_manifest,
+            uncompressed: base.0.size_uncompressed,
+            compressed: base.0.size,
             entries: tree.len(),
             dropped: ap.dropped.clone(),
         });
-        blobs.push(Blob { media_type: layer.media_type.into(), digest: layer.digest, data: layer.blob });
-        blobs.push(config);
-        blobs.push(manifest.clone());
-        manifests.push((manifest, platform));
+        blobs.push(base.1);
+        blobs.extend(debug_layer.map(|l| l.1));
     }
-    let index = oci::index_blob(&manifests)?;
+    let indices = per_tag.iter().map(|m| oci::index_blob(m)).collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<(String, &Blob)> = tags.iter().map(|t| t.name.clone()).zip(indices.iter()).collect();
     let mut all: Vec<&Blob> = blobs.iter().collect();
-    all.push(&index);
-    report.step(&format!("writing OCI layout {}", opts.output.display()));
-    oci::write_layout(&opts.output, &all, &[("latest".to_string(), &index)])?;
-    Ok(BuildOutput { digest: index.digest.clone(), layout: opts.output.clone(), archs, epoch })
+    all.extend(indices.iter());
+    report.step(&format!("writing OCI layout {} ({})", opts.output.display(), tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")));
+    oci::write_layout(&opts.output, &all, &refs)?;
+    Ok(BuildOutput {
+        digest: indices[0].digest.clone(),
+        tags: tags.iter().map(|t| t.name.clone()).zip(indices.iter().map(|b| b.digest.clone())).collect(),
+        layout: opts.output.clone(),
+        archs,
+        epoch,
+    })
+}
+
+/// Write `tree` as a gzip layer; returns its reference and blob.
+fn write_layer(tree: &crate::tree::Tree, epoch: i64) -> Result<(LayerRef, Blob), BuildError> {
+    let layer = crate::layer::write_layer(tree, epoch as u64).map_err(|e| BuildError::Other(format!("cannot write layer: {e}")))?;
+    let r = LayerRef {
+        media_type: layer.media_type.into(),
+        digest: layer.digest.clone(),
+        size: layer.blob.len() as u64,
+        size_uncompressed: layer.tar_size,
+        diff_id: layer.diff_id.clone(),
+    };
+    Ok((r, Blob { media_type: layer.media_type.into(), digest: layer.digest, data: layer.blob }))
 }

@@ -1,7 +1,26 @@
-//! Conformance checks on an assembled [`Tree`]. Each check returns findings;
-//! a build fails when any check finds something.
+//! Conformance checks on an assembled [`Tree`]. Each check is a function
+//! over the tree returning findings; [`check`] runs them all and a build
+//! fails when any check finds something (with the full list).
+//!
+//! | check | function |
+//! |---|---|
+//! | ELF interpreter and `DT_NEEDED` libraries resolve inside the image | [`elf::elf_closure`] |
+//! | no dangling symlinks | [`links::dangling`] |
+//! | no shell (unless [`CheckOptions::allow_shell`]) | [`shells`] |
+//! | no setuid/setgid regular file | [`setuid`] |
+//! | every package has its `status.d` entry and a copyright file | [`packages::packages`] |
+//!
+//! [`read::read_layout`] turns an OCI image layout back into trees, for
+//! `distill check IMAGE`.
 
-use crate::tree::{Kind, Tree};
+pub mod elf;
+pub mod links;
+pub mod packages;
+pub mod read;
+
+use crate::tree::{Entry, Kind, Tree};
+
+pub use links::dangling_links;
 
 /// Names that make an image a shell image.
 pub const SHELLS: [&str; 4] = ["sh", "bash", "dash", "busybox"];
@@ -56,9 +75,52 @@ pub fn shells(tree: &Tree) -> Vec<Finding> {
     out
 }
 
+/// Which checks apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Allow shells (debug variants of an image).
+    pub allow_shell: bool,
+}
+
+/// The package label of an entry in findings.
+pub(crate) fn package_of(e: &Entry) -> String {
+    e.package.as_deref().unwrap_or("generated").to_string()
+}
+
+/// Regular files with the setuid or setgid bit (directories are not
+/// reported: setgid on a directory only sets the group of new files).
+pub fn setuid(tree: &Tree) -> Vec<Finding> {
+    tree.iter()
+        .filter(|(_, e)| matches!(e.kind, Kind::File { .. }) && e.mode & 0o6000 != 0)
+        .map(|(p, e)| {
+            let what = match (e.mode & 0o4000 != 0, e.mode & 0o2000 != 0) {
+                (true, true) => "setuid and setgid",
+                (true, false) => "setuid",
+                _ => "setgid",
+            };
+            Finding { path: p.clone(), package: package_of(e), problem: format!("{what} file (mode {:04o})", e.mode & 0o7777) }
+        })
+        .collect()
+}
+
+/// Every finding of every check that `opts` enables, sorted.
+pub fn findings(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
+    let mut all = Vec::new();
+    if !opts.allow_shell {
+        all.extend(shells(tree));
+    }
+    all.extend(elf::elf_closure(tree));
+    all.extend(links::dangling(tree));
+    all.extend(setuid(tree));
+    all.extend(packages::packages(tree));
+    all.sort();
+    all.dedup();
+    all
+}
+
 /// Run every check; `Err` lists all findings.
-pub fn check(tree: &Tree) -> Result<(), CheckError> {
-    let findings = shells(tree);
+pub fn check(tree: &Tree, opts: &CheckOptions) -> Result<(), CheckError> {
+    let findings = findings(tree, opts);
     if findings.is_empty() {
         Ok(())
     } else {
@@ -81,13 +143,52 @@ mod tests {
         let f = shells(&t);
         assert_eq!(f.len(), 1);
         assert_eq!((f[0].path.as_str(), f[0].package.as_str()), ("/usr/bin/dash", "dash"));
-        assert!(check(&t).unwrap_err().to_string().contains("/usr/bin/dash (from dash)"));
+        assert!(check(&t, &CheckOptions::default()).unwrap_err().to_string().contains("/usr/bin/dash (from dash)"));
     }
 
     #[test]
     fn clean_tree_passes() {
         let mut t = Tree::new();
         t.insert("/usr/bin/node", Entry::file(0o755, b"ELF".to_vec(), 1));
-        assert!(check(&t).is_ok());
+        assert!(check(&t, &CheckOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn shell_is_allowed_with_allow_shell() {
+        let mut t = Tree::new();
+        t.insert("/usr/bin", Entry::dir(0o755));
+        t.insert("/bin", Entry::symlink("usr/bin"));
+        t.insert("/usr/bin/busybox", Entry::file(0o755, b"bb".to_vec(), 1));
+        t.insert("/usr/bin/sh", Entry::symlink("busybox"));
+        let err = check(&t, &CheckOptions::default()).unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(check(&t, &CheckOptions { allow_shell: true }).is_ok());
+    }
+
+    #[test]
+    fn setuid_and_setgid_files_are_reported() {
+        let mut t = Tree::new();
+        let mut e = Entry::file(0o4755, b"su".to_vec(), 1);
+        e.package = Some(Arc::from("login"));
+        t.insert("/usr/bin/su", e);
+        t.insert("/usr/bin/wall", Entry::file(0o2755, b"w".to_vec(), 2));
+        t.insert("/var/mail", Entry::dir(0o2775));
+        let f = setuid(&t);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert_eq!((f[0].path.as_str(), f[0].package.as_str(), f[0].problem.as_str()), ("/usr/bin/su", "login", "setuid file (mode 4755)"));
+        assert_eq!(f[1].problem, "setgid file (mode 2755)");
+    }
+
+    #[test]
+    fn all_findings_are_listed_in_the_error() {
+        let mut t = Tree::new();
+        t.insert("/usr/bin/sh", Entry::file(0o4755, b"sh".to_vec(), 1));
+        t.insert("/etc/x", Entry::symlink("/nowhere"));
+        let err = check(&t, &CheckOptions::default()).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.0.len(), 3, "{text}");
+        for p in ["/usr/bin/sh (from generated): shell", "/usr/bin/sh (from generated): setuid", "/etc/x (from generated): dangling symlink"] {
+            assert!(text.contains(p), "{text}");
+        }
     }
 }

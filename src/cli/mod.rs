@@ -1,6 +1,8 @@
 //! Command-line interface (clap). Reads the environment (mirrors, clock,
 //! `SOURCE_DATE_EPOCH`, terminal) and hands plain values to the library.
 
+mod check;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -55,6 +57,8 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Explain why a package is (or is not) in a spec's resolution: every chain from the spec, and the alternatives and providers passed over.
     Why(WhyArgs),
+    /// Check an OCI image layout (`DIR` or `DIR:TAG`): ELF closure, dangling links, shells, setuid, copyright; exit 6 on findings.
+    Check(check::CheckArgs),
 }
 
 /// `distill why`.
@@ -191,6 +195,7 @@ pub fn run(cli: Cli) -> Result<(), BuildError> {
         Command::Lock(args) => cmd_lock(args, &report),
         Command::Resolve(args) => cmd_resolve(args, &report),
         Command::Why(args) => cmd_why(args, &report),
+        Command::Check(args) => check::cmd_check(args, &report),
     }
 }
 
@@ -215,6 +220,7 @@ fn cmd_build(args: BuildArgs, report: &Reporter) -> Result<(), BuildError> {
     if args.json {
         let doc = serde_json::json!({
             "digest": out.digest,
+            "tags": out.tags.iter().map(|(t, d)| (t.clone(), serde_json::Value::from(d.clone()))).collect::<serde_json::Map<_, _>>(),
             "layout": out.layout,
             "created": distill::oci::rfc3339(out.epoch),
             "architectures": out.archs.iter().map(|a| serde_json::json!({
@@ -283,7 +289,8 @@ fn cmd_lock(args: LockArgs, report: &Reporter) -> Result<(), BuildError> {
     let spec = distill::spec::load(&args.spec)?;
     let opts = options(&args.archive, PathBuf::new())?;
     let (resolutions, loaded) = build::resolve_spec(&spec, &opts, report)?;
-    let lock = build::lock_from_resolutions(&spec, &resolutions, &loaded);
+    let debug = build::resolve_debug(&spec, &loaded)?;
+    let lock = build::lock_from_resolutions(&spec, &resolutions, &debug, &loaded);
     let path = distill::lock::path_for(&args.spec);
     if args.check {
         let current = std::fs::read_to_string(&path).unwrap_or_default();

@@ -153,6 +153,8 @@ pub struct LayerRef {
     pub digest: String,
     /// Blob size, bytes.
     pub size: u64,
+    /// Uncompressed tar size, bytes (not part of any descriptor).
+    pub size_uncompressed: u64,
     /// `sha256:` of the uncompressed tar.
     pub diff_id: String,
 }

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod extends;
+
 /// Errors from reading or validating a spec file.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -55,12 +57,26 @@ pub struct Spec {
     /// Image name: `[a-z0-9][a-z0-9._-]*`. Names the output directory
     /// `images/<name>/`.
     pub name: String,
+    /// A spec this one builds on (path relative to this file). Its sources,
+    /// architectures and path filters apply unless this spec sets its own;
+    /// packages, exclusions, preferences, accounts, env and labels are
+    /// merged; entrypoint, cmd, workdir and run_as are overridden when set.
+    #[serde(default)]
+    pub extends: Option<String>,
+    /// Extra image variants, each written as a tagged manifest beside
+    /// `latest`: `nonroot` (runs as 65532 in /home/nonroot), `debug` (a
+    /// busybox shell under /busybox as entrypoint); both give
+    /// `debug-nonroot` too.
+    #[serde(default)]
+    pub variants: Vec<Variant>,
     /// Where packages come from, in order of preference for equal versions.
+    #[serde(default)]
     pub sources: Vec<Source>,
-    /// Debian architectures to build, e.g. `[amd64]`. Default `[amd64]`.
-    #[serde(default = "default_archs")]
+    /// Debian architectures to build, e.g. `[amd64, arm64]`. Default `[amd64]`.
+    #[serde(default)]
     pub archs: Vec<String>,
     /// Packages to install, with their Depends and Pre-Depends closure.
+    #[serde(default)]
     pub packages: Vec<String>,
     /// Packages never installed. A dependency (or alternative group) naming
     /// one is dropped, and the drop is recorded in the build report.
@@ -79,6 +95,16 @@ pub struct Spec {
     /// Image configuration (OCI image-spec config.md `config` object).
     #[serde(default)]
     pub image: ImageSettings,
+}
+
+/// An image variant (see [`Spec::variants`]).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// Runs as `nonroot` (65532:65532) in `/home/nonroot`.
+    Nonroot,
+    /// Adds busybox under `/busybox` and makes its shell the entrypoint.
+    Debug,
 }
 
 /// One APT source: a suite of a Debian archive.
@@ -192,7 +218,7 @@ pub struct ImageSettings {
 fn default_version() -> u32 {
     1
 }
-fn default_archs() -> Vec<String> {
+pub(crate) fn default_archs() -> Vec<String> {
     vec!["amd64".into()]
 }
 fn default_components() -> Vec<String> {
@@ -214,12 +240,14 @@ pub struct LoadedSpec {
     pub path: PathBuf,
     /// Its raw bytes (the lock file records their digest).
     pub raw: Vec<u8>,
+    /// Raw bytes of the specs it extends, nearest first.
+    pub parents: Vec<Vec<u8>>,
 }
 
 impl LoadedSpec {
-    /// SHA256 identifying this spec's content for lock files.
+    /// SHA256 identifying this spec's content (and its parents') for lock files.
     pub fn digest(&self) -> String {
-        crate::lock::spec_digest([self.raw.as_slice()])
+        crate::lock::spec_digest(std::iter::once(self.raw.as_slice()).chain(self.parents.iter().map(Vec::as_slice)))
     }
 
     /// Resolve a key path from the spec: relative paths are relative to the
@@ -249,13 +277,24 @@ impl LoadedSpec {
 /// [`SpecError::Parse`] for YAML/schema errors (with line and column),
 /// [`SpecError::Invalid`] for values that are not allowed.
 pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
-    let raw = std::fs::read(path).map_err(|source| SpecError::Read { path: path.into(), source })?;
-    let spec = parse(path, &raw)?;
-    Ok(LoadedSpec { spec, path: path.into(), raw })
+    let loaded = extends::load_chain(path, &mut Vec::new())?;
+    validate(path, &loaded.spec)?;
+    Ok(loaded)
 }
 
 /// Parse and validate spec text; `path` is only used in error messages.
+/// `extends:` is not followed here (see [`load`]).
 pub fn parse(path: &Path, raw: &[u8]) -> Result<Spec, SpecError> {
+    let mut spec = parse_unvalidated(path, raw)?;
+    if spec.archs.is_empty() {
+        spec.archs = default_archs();
+    }
+    validate(path, &spec)?;
+    Ok(spec)
+}
+
+/// Parse without validation (a spec that extends another may omit fields).
+pub(crate) fn parse_unvalidated(path: &Path, raw: &[u8]) -> Result<Spec, SpecError> {
     let spec: Spec = serde_yaml::from_slice(raw).map_err(|e| SpecError::Parse {
         path: path.into(),
         location: e
@@ -264,7 +303,6 @@ pub fn parse(path: &Path, raw: &[u8]) -> Result<Spec, SpecError> {
             .unwrap_or_default(),
         message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
     })?;
-    validate(path, &spec)?;
     Ok(spec)
 }
 

@@ -81,7 +81,11 @@ pub fn extract(tree: &mut Tree, package: &str, data: impl Read, filter: &PathFil
         } else {
             return Err(refuse("device nodes, FIFOs and other special files are not allowed in an image"));
         };
-        if path == "/" || !filter.keeps(&path) {
+        let kept = match kind {
+            Kind::Symlink(_) => filter.keeps_link(&path),
+            _ => filter.keeps(&path),
+        };
+        if path == "/" || !kept {
             continue;
         }
         let new = Entry { kind, mode, uid, gid, package: Some(owner.clone()) };

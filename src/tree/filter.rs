@@ -9,6 +9,11 @@ use crate::spec::Paths;
 pub struct PathFilter {
     exclude: GlobSet,
     keep: GlobSet,
+    /// Patterns of the directories that hold kept paths (each keep glob
+    /// with trailing components removed): a symlink matching one is kept,
+    /// e.g. `/usr/share/doc/libgcc-s1` → `gcc-12-base`, through which
+    /// `/usr/share/doc/libgcc-s1/copyright` resolves.
+    keep_parents: GlobSet,
 }
 
 fn build(globs: &[String]) -> Result<GlobSet, globset::Error> {
@@ -23,13 +28,30 @@ fn build(globs: &[String]) -> Result<GlobSet, globset::Error> {
 impl PathFilter {
     /// Compile the spec's globs. Errors name the offending glob.
     pub fn new(paths: &Paths) -> Result<Self, globset::Error> {
-        Ok(PathFilter { exclude: build(&paths.exclude)?, keep: build(&paths.keep)? })
+        let mut parents = Vec::new();
+        for g in &paths.keep {
+            let mut cur = g.as_str();
+            while let Some(i) = cur.rfind('/') {
+                cur = &cur[..i];
+                if cur.is_empty() {
+                    break;
+                }
+                parents.push(cur.to_string());
+            }
+        }
+        Ok(PathFilter { exclude: build(&paths.exclude)?, keep: build(&paths.keep)?, keep_parents: build(&parents)? })
     }
 
     /// A filter that keeps everything.
     pub fn keep_all() -> Self {
         let empty = GlobSetBuilder::new().build().expect("empty glob set");
-        PathFilter { exclude: empty.clone(), keep: empty }
+        PathFilter { exclude: empty.clone(), keep: empty.clone(), keep_parents: empty }
+    }
+
+    /// Like [`PathFilter::keeps`], for a symlink: also kept when it stands
+    /// where kept paths live (it may lead to them).
+    pub fn keeps_link(&self, path: &str) -> bool {
+        self.keeps(path) || self.keep_parents.is_match(path)
     }
 
     /// True when `path` (absolute, normalised) is kept: it matches `keep`,
@@ -65,5 +87,7 @@ mod tests {
         assert!(f.keeps("/usr/share/docs-not-really/x"));
         assert!(f.keeps("/usr/bin/node"));
         assert!(!f.keeps("/usr/share/doc/libc6/examples/copyright"), "* must not cross /");
+        assert!(f.keeps_link("/usr/share/doc/libgcc-s1"), "a doc-directory link may lead to a copyright");
+        assert!(!f.keeps_link("/usr/share/man/man1/x.1.gz"));
     }
 }

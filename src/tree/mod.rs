@@ -6,6 +6,8 @@
 pub mod extract;
 pub mod filter;
 pub mod generate;
+pub mod java;
+pub mod alternatives;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

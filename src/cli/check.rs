@@ -1,0 +1,116 @@
+//! `distill check IMAGE`: read an OCI image layout back (verifying every
+//! blob, layer digest and diff_id) and run the image checks on each
+//! platform's filesystem.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use distill::build::BuildError;
+use distill::check::{self, CheckOptions, Finding};
+use distill::report::Reporter;
+
+/// `distill check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// OCI image layout directory, optionally `DIR:TAG` [default tag: latest].
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// Print a JSON document with the findings per platform.
+    #[arg(long)]
+    pub json: bool,
+    /// Allow a shell (for debug variants of an image).
+    #[arg(long)]
+    pub allow_shell: bool,
+}
+
+/// `DIR` or `DIR:TAG`; an existing directory whose name contains `:` is
+/// taken whole.
+fn split_image(image: &str) -> (PathBuf, String) {
+    if Path::new(image).is_dir() {
+        return (image.into(), "latest".into());
+    }
+    match image.rsplit_once(':') {
+        Some((dir, tag)) if !dir.is_empty() && !tag.is_empty() && !tag.contains('/') => (dir.into(), tag.into()),
+        _ => (image.into(), "latest".into()),
+    }
+}
+
+fn finding_line(f: &Finding) -> String {
+    // Trees read back from a layer carry no package ownership.
+    if f.package == "generated" {
+        format!("{}: {}", f.path, f.problem)
+    } else {
+        format!("{} (from {}): {}", f.path, f.package, f.problem)
+    }
+}
+
+/// Run the checks; exits with the CHECK code when anything is found.
+pub fn cmd_check(args: CheckArgs, report: &Reporter) -> Result<(), BuildError> {
+    let (dir, tag) = split_image(&args.image);
+    let started = std::time::Instant::now();
+    report.step(&format!("reading {}:{tag}", dir.display()));
+    let images = check::read::read_layout(&dir, &tag).map_err(|e| BuildError::Other(e.to_string()))?;
+    let read_secs = started.elapsed().as_secs_f64();
+    let opts = CheckOptions { allow_shell: args.allow_shell };
+    let results: Vec<(String, usize, Vec<Finding>)> =
+        images.iter().map(|(platform, tree)| (platform.clone(), tree.len(), check::findings(tree, &opts))).collect();
+    report.step(&format!(
+        "checked {} platform(s) in {:.2} s (reading and verifying {:.2} s)",
+        results.len(),
+        started.elapsed().as_secs_f64(),
+        read_secs
+    ));
+    let failed = results.iter().any(|(_, _, f)| !f.is_empty());
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let doc = serde_json::json!({
+            "image": dir,
+            "tag": tag,
+            "ok": !failed,
+            "platforms": results.iter().map(|(platform, entries, findings)| serde_json::json!({
+                "platform": platform,
+                "entries": entries,
+                "ok": findings.is_empty(),
+                "findings": findings.iter().map(|f| {
+                    let mut v = serde_json::json!({ "path": f.path, "problem": f.problem });
+                    if f.package != "generated" {
+                        v["package"] = serde_json::Value::from(f.package.clone());
+                    }
+                    v
+                }).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).expect("json"));
+    } else {
+        for (platform, _, findings) in &results {
+            if findings.is_empty() {
+                let _ = writeln!(out, "{platform}: ok");
+            } else {
+                let _ = writeln!(out, "{platform}: {} finding(s)", findings.len());
+                for f in findings {
+                    let _ = writeln!(out, "  - {}", finding_line(f));
+                }
+            }
+        }
+    }
+    let _ = out.flush();
+    if failed {
+        drop(out);
+        std::process::exit(i32::from(super::exit::CHECK));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_argument_splits_off_a_tag() {
+        assert_eq!(split_image("images/nodejs"), (PathBuf::from("images/nodejs"), "latest".into()));
+        assert_eq!(split_image("images/nodejs:v1"), (PathBuf::from("images/nodejs"), "v1".into()));
+        assert_eq!(split_image("/no/such:dir/x"), (PathBuf::from("/no/such:dir/x"), "latest".into()));
+    }
+}
