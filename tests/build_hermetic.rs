@@ -90,6 +90,8 @@ fn builds_image_from_signed_repo() {
         ("/usr/lib/x86_64-linux-gnu/libgreet.so.1.2", file_desc(0o644, b"\x7fELF greet")),
         ("/usr/share", "dir 0755".into()),
         ("/usr/share/doc", "dir 0755".into()),
+        ("/usr/share/doc/greet-data", "dir 0755".into()),
+        ("/usr/share/doc/greet-data/copyright", file_desc(0o644, b"greet-data test fixture, public domain\n")),
         ("/usr/share/doc/hello", "dir 0755".into()),
         ("/usr/share/doc/hello/copyright", file_desc(0o644, b"hello copyright\n")),
         ("/usr/share/doc/libgreet1", "dir 0755".into()),
@@ -472,7 +474,7 @@ fn missing_deb_is_a_network_error_naming_the_url() {
     let fx = Fixture::new(hello_repo());
     let path = fx.repo.deb("greet-data").pool_path();
     fx.server.fail(&path, 404);
-    fx.build(&hello_spec(&fx)).expect_code(7).stderr_has(&["not found", &path]);
+    fx.build(&hello_spec(&fx)).expect_code(7).stderr_has(&["package greet-data 2024.1 (all) is no longer on the mirror", &path]);
     assert!(!fx.path("out").exists());
 }
 

@@ -367,6 +367,14 @@ pub fn elf_closure(tree: &Tree) -> Vec<Finding> {
         return Vec::new();
     }
     let conf_dirs = ld_so_conf_dirs(tree);
+    // File name → ELF files of that name anywhere in the image. A shared
+    // library's NEEDED is also met by a library the process loaded before
+    // it, by path: the JVM's launcher loads lib/server/libjvm.so, and the
+    // JDK's other libraries then name only `libjvm.so`.
+    let mut by_name: HashMap<&str, Vec<&ElfInfo>> = HashMap::new();
+    for (p, i) in &elves {
+        by_name.entry(p.rsplit('/').next().unwrap_or(p)).or_default().push(i);
+    }
     let mut out = Vec::new();
     let mut paths: Vec<&&str> = elves.keys().collect();
     paths.sort();
@@ -407,7 +415,10 @@ pub fn elf_closure(tree: &Tree) -> Vec<Finding> {
                     }
                 })
             };
-            if !found {
+            let preloaded = || {
+                info.interp.is_none() && by_name.get(lib.as_str()).is_some_and(|v| v.iter().any(|l| info.abi.accepts(&l.abi)))
+            };
+            if !found && !preloaded() {
                 let mut problem = if lib.contains('/') {
                     format!("needs {lib}, which is not in the image")
                 } else {

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `/etc/passwd`, `/etc/group`, home directories | base-passwd's postinst, adduser |
 //! | `/tmp`, `/var/tmp` (1777), `/root` (0700) | base-files' postinst |
-//! | `/etc/nsswitch.conf` | base-files / libc-bin |
+//! | `/etc/nsswitch.conf`, `/etc/hosts` (localhost) | base-files / libc-bin, netbase |
 //! | `/usr/lib/os-release`, `/etc/os-release` | base-files (only when it is not installed) |
 //! | `/etc/ssl/certs/ca-certificates.crt` | ca-certificates' `update-ca-certificates` |
 //! | `/usr/lib/ssl/cert.pem`, `/usr/lib/ssl/certs` | openssl (OpenSSL's default CA paths) |
@@ -96,6 +96,13 @@ pub fn write_system_files(tree: &mut Tree) {
     let nss = "passwd: files\ngroup: files\nshadow: files\ngshadow: files\n\nhosts: files dns\nnetworks: files\n\nprotocols: files\nservices: files\nethers: files\nrpc: files\n";
     let inode = tree.new_inode();
     tree.insert("/etc/nsswitch.conf", Entry::file(0o644, nss.as_bytes().to_vec(), inode));
+    // Container runtimes mount their own /etc/hosts; this default makes
+    // `localhost` resolve through nsswitch everywhere else (chroot, VMs).
+    if tree.get("/etc/hosts").is_none() {
+        let hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+        let inode = tree.new_inode();
+        tree.insert("/etc/hosts", Entry::file(0o644, hosts.as_bytes().to_vec(), inode));
+    }
     if tree.get("/usr/share/zoneinfo/Etc/UTC").is_some() {
         tree.insert("/etc/localtime", Entry::symlink("/usr/share/zoneinfo/Etc/UTC"));
         let inode = tree.new_inode();

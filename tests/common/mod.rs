@@ -165,8 +165,19 @@ impl DebBuilder {
         bytes.div_ceil(1024).max(1)
     }
 
-    /// Build the `.deb`.
-    pub fn build(self) -> Deb {
+    /// Build the `.deb`. Like every real Debian package it ships
+    /// `/usr/share/doc/<name>/copyright` (added when the fixture has none).
+    pub fn build(mut self) -> Deb {
+        let doc = format!("./usr/share/doc/{}", self.name);
+        let has_copyright = self.entries.iter().any(|e| match e {
+            DataEntry::File { path, .. } => *path == format!("{doc}/copyright"),
+            DataEntry::Symlink { path, .. } => path.trim_end_matches('/') == doc,
+            _ => false,
+        });
+        if !has_copyright {
+            let text = format!("{} test fixture, public domain\n", self.name);
+            self.entries.push(DataEntry::File { path: format!("{doc}/copyright"), mode: 0o644, data: text.into_bytes() });
+        }
         let mut control = vec![
             ("Package".to_string(), self.name.clone()),
             ("Version".to_string(), self.version.clone()),
