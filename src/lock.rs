@@ -204,9 +204,13 @@ impl Lock {
 
     /// Parse lock text; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Lock, LockError> {
-        let lock: Lock = serde_yaml::from_str(text).map_err(|e| LockError::Invalid { path: path.into(), reason: e.to_string() })?;
+        let lock: Lock =
+            serde_yaml::from_str(text).map_err(|e| LockError::Invalid { path: path.into(), reason: e.to_string() })?;
         if lock.schema != SCHEMA {
-            return Err(LockError::Invalid { path: path.into(), reason: format!("schema {} is not {SCHEMA}; rerun `distill lock`", lock.schema) });
+            return Err(LockError::Invalid {
+                path: path.into(),
+                reason: format!("schema {} is not {SCHEMA}; rerun `distill lock`", lock.schema),
+            });
         }
         Ok(lock)
     }
@@ -216,12 +220,19 @@ impl Lock {
         let path = path_for(spec);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LockError::Missing { path, spec: spec.into() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(LockError::Missing { path, spec: spec.into() })
+            }
             Err(source) => return Err(LockError::Io { path, source }),
         };
         let lock = Lock::parse(&path, &text)?;
         if lock.spec.sha256 != spec_sha256 {
-            return Err(LockError::Stale { path, spec: spec.into(), actual: spec_sha256.into(), locked: lock.spec.sha256 });
+            return Err(LockError::Stale {
+                path,
+                spec: spec.into(),
+                actual: spec_sha256.into(),
+                locked: lock.spec.sha256,
+            });
         }
         Ok(lock)
     }
@@ -266,7 +277,13 @@ mod tests {
             schema: SCHEMA,
             spec: LockedSpec { file: "x.yaml".into(), sha256: "b".repeat(64) },
             epoch: 1_700_000_000,
-            sources: vec![LockedSource { suite: "bookworm".into(), codename: Some("bookworm".into()), version: Some("12.1".into()), date: "2023-01-01T00:00:00Z".into(), inrelease_sha256: "c".repeat(64) }],
+            sources: vec![LockedSource {
+                suite: "bookworm".into(),
+                codename: Some("bookworm".into()),
+                version: Some("12.1".into()),
+                date: "2023-01-01T00:00:00Z".into(),
+                inrelease_sha256: "c".repeat(64),
+            }],
             packages,
             debug: BTreeMap::new(),
         }

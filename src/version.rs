@@ -146,9 +146,18 @@ mod tests {
     #[test]
     fn agrees_with_dpkg_compare_versions() {
         let pairs = [
-            ("1.2.2+dfsg-5", "1.2.2~"), ("1.0~rc1", "1.0"), ("1:1.0", "2.0"), ("1.0a", "1.0+"), ("0.9.8", "0.9.10"),
-            ("1.0-1", "1.0-1~bpo1"), ("2.36-9+deb12u4", "2.36-9+deb12u10"), ("7.88.1-10+deb12u5", "7.88.1-10+deb12u12"),
-            ("1.0.0~alpha", "1.0.0~beta"), ("3.0.11-1~deb12u2", "3.0.15-1~deb12u1"), ("a", "+"), ("1.0", "1.0."),
+            ("1.2.2+dfsg-5", "1.2.2~"),
+            ("1.0~rc1", "1.0"),
+            ("1:1.0", "2.0"),
+            ("1.0a", "1.0+"),
+            ("0.9.8", "0.9.10"),
+            ("1.0-1", "1.0-1~bpo1"),
+            ("2.36-9+deb12u4", "2.36-9+deb12u10"),
+            ("7.88.1-10+deb12u5", "7.88.1-10+deb12u12"),
+            ("1.0.0~alpha", "1.0.0~beta"),
+            ("3.0.11-1~deb12u2", "3.0.15-1~deb12u1"),
+            ("a", "+"),
+            ("1.0", "1.0."),
         ];
         if std::process::Command::new("dpkg").arg("--version").output().is_err() {
             eprintln!("dpkg not installed; skipping");
@@ -156,9 +165,23 @@ mod tests {
         }
         for (a, b) in pairs {
             for (x, y) in [(a, b), (b, a)] {
-                let lt = std::process::Command::new("dpkg").args(["--compare-versions", x, "lt", y]).status().unwrap().success();
-                let eq = std::process::Command::new("dpkg").args(["--compare-versions", x, "eq", y]).status().unwrap().success();
-                let want = if lt { Ordering::Less } else if eq { Ordering::Equal } else { Ordering::Greater };
+                let lt = std::process::Command::new("dpkg")
+                    .args(["--compare-versions", x, "lt", y])
+                    .status()
+                    .unwrap()
+                    .success();
+                let eq = std::process::Command::new("dpkg")
+                    .args(["--compare-versions", x, "eq", y])
+                    .status()
+                    .unwrap()
+                    .success();
+                let want = if lt {
+                    Ordering::Less
+                } else if eq {
+                    Ordering::Equal
+                } else {
+                    Ordering::Greater
+                };
                 assert_eq!(cmp(x, y), want, "{x} vs {y}");
             }
         }

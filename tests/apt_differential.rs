@@ -152,7 +152,8 @@ fn spec() -> LoadedSpec {
 }
 
 fn load_indices() -> sources::Loaded {
-    let mirrors = mirror::parse_overrides(std::env::var("DISTILL_MIRROR").ok().as_deref()).unwrap_or_else(|e| panic!("DISTILL_MIRROR: {e}"));
+    let mirrors = mirror::parse_overrides(std::env::var("DISTILL_MIRROR").ok().as_deref())
+        .unwrap_or_else(|e| panic!("DISTILL_MIRROR: {e}"));
     let opts = BuildOptions {
         output: std::env::temp_dir().join("distill-apt-differential-unused"),
         cache_dir: cache_dir(),
@@ -166,8 +167,9 @@ fn load_indices() -> sources::Loaded {
     let transport = Transport::new().unwrap_or_else(|e| panic!("{e}"));
     let cache = Cache::open(&opts.cache_dir, false).unwrap_or_else(|e| panic!("{e}"));
     let started = Instant::now();
-    let loaded = sources::load(&spec(), &opts, &transport, &cache, &Reporter::silent())
-        .unwrap_or_else(|e| panic!("loading the bookworm indices failed (set DISTILL_MIRROR, or DISTILL_SKIP_E2E=1 to skip): {e}"));
+    let loaded = sources::load(&spec(), &opts, &transport, &cache, &Reporter::silent()).unwrap_or_else(|e| {
+        panic!("loading the bookworm indices failed (set DISTILL_MIRROR, or DISTILL_SKIP_E2E=1 to skip): {e}")
+    });
     eprintln!(
         "loaded {} indices ({} packages) in {:.1}s",
         loaded.indices.len(),
@@ -185,7 +187,12 @@ fn fixture() -> &'static sources::Loaded {
 }
 
 fn require_tool(tool: &str) {
-    let ok = Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let ok = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     assert!(ok, "`{tool}` is required (install it, or set DISTILL_SKIP_E2E=1 to skip)");
 }
 
@@ -201,8 +208,12 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
 fn corpus() -> Vec<String> {
     let path = project().join("tests/apt_differential/corpus.txt");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut names: Vec<String> =
-        text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).map(String::from).collect();
+    let mut names: Vec<String> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     let mut seen = BTreeSet::new();
     names.retain(|n| seen.insert(n.clone()));
     names
@@ -216,7 +227,8 @@ type Closure = BTreeMap<String, String>;
 fn distill_closure(universe: &Universe, name: &str) -> (Result<Closure, String>, BTreeMap<String, String>) {
     match resolve::resolve(universe, &Request::new(ARCH, [name])) {
         Ok(res) => {
-            let why = res.reasons.iter().map(|(n, (_, dep))| (n.clone(), format!("{} [{dep}]", res.chain(n)))).collect();
+            let why =
+                res.reasons.iter().map(|(n, (_, dep))| (n.clone(), format!("{} [{dep}]", res.chain(n)))).collect();
             (Ok(res.packages.iter().map(|(n, p)| (n.clone(), p.version.to_string())).collect()), why)
         }
         Err(e) => (Err(e.to_string()), BTreeMap::new()),
@@ -235,7 +247,16 @@ impl PrivateApt {
     fn new(releases: &[distill::repo::VerifiedRelease]) -> Self {
         let tmp = tempfile::Builder::new().prefix("distill-apt-diff").tempdir().unwrap();
         let root = tmp.path().to_path_buf();
-        let dirs = ["etc/apt.conf.d", "etc/preferences.d", "etc/sources.list.d", "etc/trusted.gpg.d", "state", "cache/archives/partial", "log", "gnupg"];
+        let dirs = [
+            "etc/apt.conf.d",
+            "etc/preferences.d",
+            "etc/sources.list.d",
+            "etc/trusted.gpg.d",
+            "state",
+            "cache/archives/partial",
+            "log",
+            "gnupg",
+        ];
         for d in dirs {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
@@ -268,7 +289,14 @@ impl PrivateApt {
 
         let mut sources_list = String::new();
         for r in releases {
-            writeln!(sources_list, "deb [arch={ARCH} signed-by={}] {} {} main", keyring_path.display(), r.base_url, r.suite).unwrap();
+            writeln!(
+                sources_list,
+                "deb [arch={ARCH} signed-by={}] {} {} main",
+                keyring_path.display(),
+                r.base_url,
+                r.suite
+            )
+            .unwrap();
         }
         std::fs::write(root.join("etc/sources.list"), sources_list).unwrap();
 
@@ -322,7 +350,10 @@ impl PrivateApt {
     /// SHA256 of the InRelease apt holds for `suite`.
     fn inrelease_sha256(&self, suite: &str) -> Option<String> {
         let suffix = format!("_dists_{suite}_InRelease");
-        let entry = std::fs::read_dir(&self.lists).ok()?.filter_map(|e| e.ok()).find(|e| e.file_name().to_string_lossy().ends_with(&suffix))?;
+        let entry = std::fs::read_dir(&self.lists)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_string_lossy().ends_with(&suffix))?;
         Some(hex::encode(Sha256::digest(std::fs::read(entry.path()).ok()?)))
     }
 
@@ -359,19 +390,26 @@ impl PrivateApt {
                     Some((pkg.split(':').next()?.to_string(), version.to_string()))
                 }),
                 // `'URI' NAME_VERSION_ARCH.deb SIZE HASH`, `_`, `:` and `%` %-quoted
-                Mode::PrintUris => line.starts_with('\'').then(|| {
-                    let file = line.split_whitespace().nth(1)?;
-                    let mut parts = file.strip_suffix(".deb")?.split('_');
-                    let (pkg, version, _arch) = (parts.next()?, parts.next()?, parts.next()?);
-                    Some((unquote(pkg), unquote(version)))
-                }).flatten(),
+                Mode::PrintUris => line
+                    .starts_with('\'')
+                    .then(|| {
+                        let file = line.split_whitespace().nth(1)?;
+                        let mut parts = file.strip_suffix(".deb")?.split('_');
+                        let (pkg, version, _arch) = (parts.next()?, parts.next()?, parts.next()?);
+                        Some((unquote(pkg), unquote(version)))
+                    })
+                    .flatten(),
             };
             match parsed {
                 Some((pkg, version)) => {
                     closure.insert(pkg, version);
                 }
-                None if mode == Mode::Simulate && line.starts_with("Inst ") => panic!("cannot parse apt-get line {line:?}"),
-                None if mode == Mode::PrintUris && line.starts_with('\'') => panic!("cannot parse apt-get line {line:?}"),
+                None if mode == Mode::Simulate && line.starts_with("Inst ") => {
+                    panic!("cannot parse apt-get line {line:?}")
+                }
+                None if mode == Mode::PrintUris && line.starts_with('\'') => {
+                    panic!("cannot parse apt-get line {line:?}")
+                }
                 None => {}
             }
         }
@@ -435,14 +473,24 @@ struct Row {
     diffs: Vec<Diff>,
 }
 
-fn compare(name: &str, distill: &Result<Closure, String>, why: &BTreeMap<String, String>, apt: &Result<Closure, String>) -> Vec<Diff> {
-    let diff = |kind, package: &str, detail: String| Diff { corpus: name.into(), kind, package: package.into(), detail };
+fn compare(
+    name: &str,
+    distill: &Result<Closure, String>,
+    why: &BTreeMap<String, String>,
+    apt: &Result<Closure, String>,
+) -> Vec<Diff> {
+    let diff =
+        |kind, package: &str, detail: String| Diff { corpus: name.into(), kind, package: package.into(), detail };
     let mut out = Vec::new();
     match (distill, apt) {
         (Ok(d), Ok(a)) => {
             for (p, v) in d {
                 match a.get(p) {
-                    None => out.push(diff(Kind::OnlyDistill, p, format!("{v}, via {}", why.get(p).map(String::as_str).unwrap_or("?")))),
+                    None => out.push(diff(
+                        Kind::OnlyDistill,
+                        p,
+                        format!("{v}, via {}", why.get(p).map(String::as_str).unwrap_or("?")),
+                    )),
                     Some(av) if av != v => out.push(diff(Kind::Version, p, format!("distill {v}, apt {av}"))),
                     Some(_) => {}
                 }
@@ -468,17 +516,25 @@ fn report(rows: &[Row], releases: &[distill::repo::VerifiedRelease], mode: Mode,
         Mode::Simulate => "--simulate",
         Mode::PrintUris => "--print-uris",
     };
-    writeln!(r, "distill resolver vs apt-get install {how} --no-install-recommends (empty dpkg status), {ARCH}, main").unwrap();
+    writeln!(r, "distill resolver vs apt-get install {how} --no-install-recommends (empty dpkg status), {ARCH}, main")
+        .unwrap();
     for rel in releases {
         // The base URL is not printed: no mirror host name goes into a file.
         writeln!(r, "  {:<18} InRelease sha256 {}…, dated {}", rel.suite, &rel.sha256[..16], rel.date).unwrap();
     }
     writeln!(r).unwrap();
-    writeln!(r, "{:<26} {:>7} {:>5} {:>5} {:>7} {:>7} {:>7}  status", "corpus entry", "distill", "apt", "same", "+distl", "+apt", "vers").unwrap();
-    let (mut exact, mut inter_total, mut union_total, mut jaccard_sum, mut jaccard_n) = (0usize, 0usize, 0usize, 0f64, 0usize);
+    writeln!(
+        r,
+        "{:<26} {:>7} {:>5} {:>5} {:>7} {:>7} {:>7}  status",
+        "corpus entry", "distill", "apt", "same", "+distl", "+apt", "vers"
+    )
+    .unwrap();
+    let (mut exact, mut inter_total, mut union_total, mut jaccard_sum, mut jaccard_n) =
+        (0usize, 0usize, 0usize, 0f64, 0usize);
     let mut all_diffs = Vec::new();
     for row in rows {
-        let count = |c: &Result<Closure, String>| c.as_ref().map(|c| c.len().to_string()).unwrap_or_else(|_| "fail".into());
+        let count =
+            |c: &Result<Closure, String>| c.as_ref().map(|c| c.len().to_string()).unwrap_or_else(|_| "fail".into());
         let n = |k: Kind| row.diffs.iter().filter(|d| d.kind == k).count();
         let same = match (&row.distill, &row.apt) {
             (Ok(d), Ok(a)) => {
@@ -533,7 +589,12 @@ fn report(rows: &[Row], releases: &[distill::repo::VerifiedRelease], mode: Mode,
         100.0 * inter_total as f64 / union_total.max(1) as f64
     )
     .unwrap();
-    writeln!(r, "mean per-entry Jaccard over {jaccard_n} entries both resolved: {:.4}", jaccard_sum / jaccard_n.max(1) as f64).unwrap();
+    writeln!(
+        r,
+        "mean per-entry Jaccard over {jaccard_n} entries both resolved: {:.4}",
+        jaccard_sum / jaccard_n.max(1) as f64
+    )
+    .unwrap();
     writeln!(r).unwrap();
     let refusals: Vec<&Row> = rows.iter().filter(|r| r.distill.is_err() || r.apt.is_err()).collect();
     if !refusals.is_empty() {
@@ -557,11 +618,14 @@ fn report(rows: &[Row], releases: &[distill::repo::VerifiedRelease], mode: Mode,
         writeln!(r, "  {:<24} {:<13} {}: {}", d.corpus, format!("{:?}", d.kind), d.package, d.detail).unwrap();
         writeln!(r, "  {:<24} {:<13} -> {why}", "", "").unwrap();
     }
-    let stale: Vec<&Allowed> =
-        ALLOWED.iter().filter(|a| !all_diffs.iter().any(|d| d.allowed().is_some_and(|x| std::ptr::eq(x, *a)))).collect();
+    let stale: Vec<&Allowed> = ALLOWED
+        .iter()
+        .filter(|a| !all_diffs.iter().any(|d| d.allowed().is_some_and(|x| std::ptr::eq(x, *a))))
+        .collect();
     if !stale.is_empty() {
         writeln!(r).unwrap();
-        writeln!(r, "allow-list entries that matched nothing (archive changed, or a bug was fixed: delete them):").unwrap();
+        writeln!(r, "allow-list entries that matched nothing (archive changed, or a bug was fixed: delete them):")
+            .unwrap();
         for a in stale {
             writeln!(r, "  {} {:?} {}: {}", a.corpus, a.kind, a.package, a.why).unwrap();
         }
@@ -596,13 +660,20 @@ fn resolver_matches_apt() {
     apt.update();
     // apt and distill must have read the same InRelease of every suite; a
     // mirror push between the two loads is retried once.
-    let same = |loaded: &sources::Loaded| loaded.releases.iter().all(|r| apt.inrelease_sha256(&r.suite).as_deref() == Some(r.sha256.as_str()));
+    let same = |loaded: &sources::Loaded| {
+        loaded.releases.iter().all(|r| apt.inrelease_sha256(&r.suite).as_deref() == Some(r.sha256.as_str()))
+    };
     if !same(&loaded) {
         eprintln!("apt and distill saw different InRelease files; reloading both once");
         loaded = load_indices();
         apt.update();
         for r in &loaded.releases {
-            assert_eq!(apt.inrelease_sha256(&r.suite).as_deref(), Some(r.sha256.as_str()), "apt and distill read different InRelease for {}", r.suite);
+            assert_eq!(
+                apt.inrelease_sha256(&r.suite).as_deref(),
+                Some(r.sha256.as_str()),
+                "apt and distill read different InRelease for {}",
+                r.suite
+            );
         }
     }
     assert_eq!(loaded.releases.iter().map(|r| r.suite.as_str()).collect::<Vec<_>>(), SUITES);
@@ -618,7 +689,8 @@ fn resolver_matches_apt() {
     // apt-get is the slow side: two threads. `--print-uris` by default;
     // DISTILL_APT_SIMULATE=1 uses `--simulate` (dpkg ordering included,
     // several times slower) for every entry.
-    let mode = if std::env::var("DISTILL_APT_SIMULATE").is_ok_and(|v| v == "1") { Mode::Simulate } else { Mode::PrintUris };
+    let mode =
+        if std::env::var("DISTILL_APT_SIMULATE").is_ok_and(|v| v == "1") { Mode::Simulate } else { Mode::PrintUris };
     // Warm apt's binary cache once before running in parallel.
     let _ = apt.closure("libc6", Mode::PrintUris);
     let apt_ref = &apt;
@@ -652,7 +724,9 @@ fn resolver_matches_apt() {
     eprintln!("{text}");
     let out = project().join("target/apt-differential.txt");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    std::fs::File::create(&out).and_then(|mut f| f.write_all(text.as_bytes())).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+    std::fs::File::create(&out)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .unwrap_or_else(|e| panic!("{}: {e}", out.display()));
 
     let unexplained: Vec<&Diff> = diffs.iter().filter(|d| d.allowed().is_none()).collect();
     assert!(
@@ -660,7 +734,11 @@ fn resolver_matches_apt() {
         "{} difference(s) between distill and apt are not in ALLOWED (see {}):\n{}",
         unexplained.len(),
         out.display(),
-        unexplained.iter().map(|d| format!("  {} {:?} {} {}", d.corpus, d.kind, d.package, d.detail)).collect::<Vec<_>>().join("\n")
+        unexplained
+            .iter()
+            .map(|d| format!("  {} {:?} {} {}", d.corpus, d.kind, d.package, d.detail))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -722,11 +800,15 @@ fn dpkg_holds(pairs: &[(String, String, Rel)]) -> Vec<bool> {
     let mut script = String::new();
     for (a, b, rel) in pairs {
         for v in [a, b] {
-            assert!(v.bytes().all(|c| c.is_ascii_alphanumeric() || b".+-~:".contains(&c)), "unexpected character in version {v:?}");
+            assert!(
+                v.bytes().all(|c| c.is_ascii_alphanumeric() || b".+-~:".contains(&c)),
+                "unexpected character in version {v:?}"
+            );
         }
         writeln!(script, "if dpkg --compare-versions '{a}' {} '{b}'; then echo y; else echo n; fi", rel.op()).unwrap();
     }
-    let mut child = Command::new("sh").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("sh");
+    let mut child =
+        Command::new("sh").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("sh");
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || stdin.write_all(script.as_bytes()));
     let out = child.wait_with_output().unwrap();
@@ -758,7 +840,11 @@ fn version_order_matches_dpkg() {
     let loaded = fixture();
 
     // Every distinct version of bookworm main amd64, in distill's order.
-    let main = loaded.indices.iter().find(|i| i.suite == "bookworm" && i.component == "main" && i.arch == ARCH).expect("bookworm main index");
+    let main = loaded
+        .indices
+        .iter()
+        .find(|i| i.suite == "bookworm" && i.component == "main" && i.arch == ARCH)
+        .expect("bookworm main index");
     let mut by_string: BTreeMap<String, Version> = BTreeMap::new();
     for p in &main.packages {
         by_string.entry(p.version.to_string()).or_insert_with(|| p.version.clone());

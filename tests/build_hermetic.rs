@@ -65,7 +65,9 @@ fn hello_spec(fx: &Fixture) -> std::path::PathBuf {
 }
 
 fn is_digest(s: &str) -> bool {
-    s.len() == 71 && s.starts_with("sha256:") && s[7..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 71
+        && s.starts_with("sha256:")
+        && s[7..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[test]
@@ -109,7 +111,11 @@ fn builds_image_from_signed_repo() {
     assert_eq!((image.entries["/usr/bin/hello"].uid, image.entries["/usr/bin/hello"].gid), (0, 0));
 
     // Generated files.
-    assert!(image.text("/etc/passwd").lines().any(|l| l.starts_with("nonroot:x:65532:65532:")), "{}", image.text("/etc/passwd"));
+    assert!(
+        image.text("/etc/passwd").lines().any(|l| l.starts_with("nonroot:x:65532:65532:")),
+        "{}",
+        image.text("/etc/passwd")
+    );
     assert!(image.text("/etc/passwd").starts_with("root:x:0:0:"));
     assert_eq!(image.dump()["/tmp"], "dir 1777");
     assert_eq!(image.dump()["/home/nonroot"], "dir 0755");
@@ -200,7 +206,8 @@ fn rejects_index_with_wrong_sha256() {
     let fx = Fixture::new(hello_repo());
     // A well-formed index that lists an extra package: only the digest gives it away.
     let evil = DebBuilder::new("evil", "1").file("./usr/bin/evil", 0o755, b"evil").build();
-    let mut text = std::fs::read_to_string(fx.repo.root.join(format!("dists/{SUITE}/main/binary-amd64/Packages"))).unwrap();
+    let mut text =
+        std::fs::read_to_string(fx.repo.root.join(format!("dists/{SUITE}/main/binary-amd64/Packages"))).unwrap();
     text.push('\n');
     text.push_str(&packages_stanza(&evil));
     let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
@@ -307,7 +314,8 @@ fn virtual_package_is_satisfied_by_provider() {
 
 #[test]
 fn versioned_dependency_picks_matching_version() {
-    let lib = |v: &str| DebBuilder::new("libv", v).file("./usr/share/libv", 0o644, format!("libv {v}").as_bytes()).build();
+    let lib =
+        |v: &str| DebBuilder::new("libv", v).file("./usr/share/libv", 0o644, format!("libv {v}").as_bytes()).build();
     let repo = RepoBuilder::new()
         .add("old", lib("1.0"))
         .add("new", lib("2.0"))
@@ -328,7 +336,10 @@ fn versioned_dependency_picks_matching_version() {
     assert_eq!(image.text("/usr/share/libv"), "libv 1.0", "(<< 2) picks the older version");
     assert!(image.text("/var/lib/dpkg/status.d/libv").contains("Version: 1.0\n"));
     let reqs = fx.server.requests();
-    assert!(reqs.iter().any(|r| r.ends_with("/libv_1.0_amd64.deb")) && !reqs.iter().any(|r| r.contains("libv_2.0")), "{reqs:?}");
+    assert!(
+        reqs.iter().any(|r| r.ends_with("/libv_1.0_amd64.deb")) && !reqs.iter().any(|r| r.contains("libv_2.0")),
+        "{reqs:?}"
+    );
 }
 
 #[test]
@@ -397,7 +408,10 @@ fn unknown_spec_field_names_file_and_line() {
 fn tar_entry_escaping_root_is_refused() {
     let repo = RepoBuilder::new().add(
         SUITE,
-        DebBuilder::new("sneaky", "1").file("./usr/share/ok", 0o644, b"ok").file("../etc/evil", 0o644, b"pwned").build(),
+        DebBuilder::new("sneaky", "1")
+            .file("./usr/share/ok", 0o644, b"ok")
+            .file("../etc/evil", 0o644, b"pwned")
+            .build(),
     );
     let fx = Fixture::new(repo);
     let spec = fx.spec("sneaky").packages(&["sneaky"]).write(&fx.path("s.yaml"));
@@ -474,7 +488,9 @@ fn missing_deb_is_a_network_error_naming_the_url() {
     let fx = Fixture::new(hello_repo());
     let path = fx.repo.deb("greet-data").pool_path();
     fx.server.fail(&path, 404);
-    fx.build(&hello_spec(&fx)).expect_code(7).stderr_has(&["package greet-data 2024.1 (all) is no longer on the mirror", &path]);
+    fx.build(&hello_spec(&fx))
+        .expect_code(7)
+        .stderr_has(&["package greet-data 2024.1 (all) is no longer on the mirror", &path]);
     assert!(!fx.path("out").exists());
 }
 

@@ -37,13 +37,16 @@ static BUILD: Mutex<()> = Mutex::new(());
 fn build(name: &str) -> PathBuf {
     let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let out = project().join("target/e2e-family").join(name);
-    let cache = std::env::var_os("DISTILL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| project().join("target/e2e-cache"));
-    must(Command::new(env!("CARGO_BIN_EXE_distill"))
-        .current_dir(project())
-        .args(["build", &format!("specs/{name}.yaml"), "--locked", "-q", "--output"])
-        .arg(&out)
-        .arg("--cache-dir")
-        .arg(cache));
+    let cache =
+        std::env::var_os("DISTILL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| project().join("target/e2e-cache"));
+    must(
+        Command::new(env!("CARGO_BIN_EXE_distill"))
+            .current_dir(project())
+            .args(["build", &format!("specs/{name}.yaml"), "--locked", "-q", "--output"])
+            .arg(&out)
+            .arg("--cache-dir")
+            .arg(cache),
+    );
     out
 }
 
@@ -55,9 +58,19 @@ fn json(path: &Path) -> serde_json::Value {
 fn config(layout: &Path, tag: &str, arch: &str) -> serde_json::Value {
     let blob = |d: &str| json(&layout.join("blobs/sha256").join(d.trim_start_matches("sha256:")));
     let index = json(&layout.join("index.json"));
-    let desc = index["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag).unwrap_or_else(|| panic!("no tag {tag}"));
+    let desc = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no tag {tag}"));
     let idx = blob(desc["digest"].as_str().unwrap());
-    let m = idx["manifests"].as_array().unwrap().iter().find(|m| m["platform"]["architecture"] == arch).unwrap_or_else(|| panic!("no {arch} in {tag}"));
+    let m = idx["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == arch)
+        .unwrap_or_else(|| panic!("no {arch} in {tag}"));
     let manifest = blob(m["digest"].as_str().unwrap());
     blob(manifest["config"]["digest"].as_str().unwrap())
 }
@@ -73,10 +86,12 @@ fn unpack(layout: &Path, tag: &str, arch: &str) -> (tempfile::TempDir, PathBuf) 
     }
     let dir = tempfile::tempdir().unwrap();
     let single = dir.path().join("single");
-    must(Command::new("skopeo")
-        .args(["copy", "-q", "--override-arch", arch])
-        .arg(format!("oci:{}:{tag}", layout.display()))
-        .arg(format!("oci:{}:{tag}", single.display())));
+    must(
+        Command::new("skopeo")
+            .args(["copy", "-q", "--override-arch", arch])
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("oci:{}:{tag}", single.display())),
+    );
     let bundle = dir.path().join("bundle");
     must(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:{tag}", single.display())).arg(&bundle));
     (dir, bundle.join("rootfs"))
@@ -109,7 +124,13 @@ fn compile(src: &str, arch: &str, flags: &[&str], rootfs: &Path) -> String {
         _ => panic!("no compiler for {arch}"),
     };
     let out = rootfs.join("tmp/prog");
-    must(Command::new(compiler).args(["-O2", "-o"]).arg(&out).arg(project().join("tests/programs").join(src)).args(flags));
+    must(
+        Command::new(compiler)
+            .args(["-O2", "-o"])
+            .arg(&out)
+            .arg(project().join("tests/programs").join(src))
+            .args(flags),
+    );
     "/tmp/prog".into()
 }
 
@@ -121,7 +142,11 @@ fn static_image_runs_a_static_program() {
     let layout = build("static");
     for arch in ARCHS {
         let (_d, root) = unpack(&layout, "latest", arch);
-        assert!(!root.join("usr/lib/x86_64-linux-gnu/libc.so.6").exists() && !root.join("lib/x86_64-linux-gnu/libc.so.6").exists(), "static has no libc");
+        assert!(
+            !root.join("usr/lib/x86_64-linux-gnu/libc.so.6").exists()
+                && !root.join("lib/x86_64-linux-gnu/libc.so.6").exists(),
+            "static has no libc"
+        );
         let prog = compile("static.c", arch, &["-static"], &root);
         let (ok, out, err) = chroot(&root, &config(&layout, "latest", arch), &[&prog]);
         assert!(ok && out.starts_with("ok"), "{arch}: {out}{err}");
@@ -197,6 +222,24 @@ fn nodejs_image_runs_node_on_both_architectures() {
     }
 }
 
+/// /proc mounted inside a rootfs for the life of the value.
+struct ProcMount(PathBuf);
+
+impl ProcMount {
+    fn new(root: &Path) -> Self {
+        let p = root.join("proc");
+        std::fs::create_dir_all(&p).unwrap();
+        must(Command::new("mount").args(["-t", "proc", "proc"]).arg(&p));
+        ProcMount(p)
+    }
+}
+
+impl Drop for ProcMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 #[test]
 fn java17_image_runs_java_and_trusts_system_cas() {
     if skip() {
@@ -208,6 +251,9 @@ fn java17_image_runs_java_and_trusts_system_cas() {
     for arch in ARCHS {
         let (_d, root) = unpack(&layout, "latest", arch);
         let cfg = config(&layout, "latest", arch);
+        // The JVM finds its libraries through /proc/self/exe ($ORIGIN); a
+        // container runtime mounts /proc, chroot does not.
+        let _proc = ProcMount::new(&root);
         let (ok, out, err) = chroot(&root, &cfg, &["/usr/bin/java", "-version"]);
         assert!(ok && err.contains("17."), "{arch}: java -version: {out}{err}");
         std::fs::copy(classes.path().join("TrustAnchors.class"), root.join("tmp/TrustAnchors.class")).unwrap();
@@ -253,7 +299,10 @@ fn variants_set_user_workdir_entrypoint_and_debug_shell() {
         assert_eq!(debug["config"]["Entrypoint"], serde_json::json!(["/busybox/sh"]));
         assert_eq!(debug["config"]["User"], "65532:65532");
         assert!(debug["config"]["Env"][0].as_str().unwrap().ends_with(":/busybox"));
-        assert_eq!(debug["rootfs"]["diff_ids"][0], latest["rootfs"]["diff_ids"][0], "debug adds a layer on top of the same base");
+        assert_eq!(
+            debug["rootfs"]["diff_ids"][0], latest["rootfs"]["diff_ids"][0],
+            "debug adds a layer on top of the same base"
+        );
 
         let (_d, root) = unpack(&layout, "debug-nonroot", arch);
         let (ok, out, err) = chroot(&root, &debug, &["/busybox/sh", "-c", "id -u; ls /home"]);

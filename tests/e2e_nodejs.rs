@@ -66,8 +66,16 @@ fn nodejs_image_runs_node_in_chroot() {
     assert!(ok, "skopeo inspect failed: {err}");
     assert!(out.contains("\"Architecture\": \"amd64\""), "{out}");
 
+    // The layout holds amd64 and arm64: take the amd64 image, then unpack it.
+    let single = work.path().join("amd64");
+    let (ok, _, err) = run(Command::new("skopeo")
+        .args(["copy", "-q", "--override-arch", "amd64"])
+        .arg(format!("oci:{}:latest", layout.display()))
+        .arg(format!("oci:{}:latest", single.display())));
+    assert!(ok, "skopeo copy failed: {err}");
     let bundle = work.path().join("bundle");
-    let (ok, _, err) = run(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:latest", layout.display())).arg(&bundle));
+    let (ok, _, err) =
+        run(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:latest", single.display())).arg(&bundle));
     assert!(ok, "umoci unpack failed: {err}");
     let rootfs = bundle.join("rootfs");
 
@@ -183,8 +191,10 @@ fn nodejs_build_is_reproducible_across_users_and_environments() {
     assert!(ok, "build as nobody failed: {err}");
     assert_eq!(out1.lines().last(), out2.lines().last(), "image index digests differ");
     let blobs = |dir: &Path| {
-        let mut v: Vec<String> =
-            std::fs::read_dir(dir.join("blobs/sha256")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+        let mut v: Vec<String> = std::fs::read_dir(dir.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
+            .collect();
         v.sort();
         v
     };

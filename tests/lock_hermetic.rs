@@ -14,8 +14,17 @@ const SUITE: &str = "testing";
 
 fn repo() -> RepoBuilder {
     RepoBuilder::new()
-        .add(SUITE, DebBuilder::new("alpha", "1.0-1").depends("libcommon1").file("./usr/bin/alpha", 0o755, b"alpha").build())
-        .add(SUITE, DebBuilder::new("beta", "2.0-1").depends("libcommon1 (>= 1)").file("./usr/bin/beta", 0o755, b"beta").build())
+        .add(
+            SUITE,
+            DebBuilder::new("alpha", "1.0-1").depends("libcommon1").file("./usr/bin/alpha", 0o755, b"alpha").build(),
+        )
+        .add(
+            SUITE,
+            DebBuilder::new("beta", "2.0-1")
+                .depends("libcommon1 (>= 1)")
+                .file("./usr/bin/beta", 0o755, b"beta")
+                .build(),
+        )
         .add(SUITE, DebBuilder::new("gamma", "0.1").file("./usr/share/gamma/data", 0o644, b"gamma").build())
         .add(SUITE, DebBuilder::new("libcommon1", "1.5").file("./usr/lib/libcommon.so.1", 0o644, b"\x7fELF").build())
 }
@@ -33,7 +42,16 @@ fn lock(spec: &Path, cache: &Path) -> Outcome {
 }
 
 fn build_locked(spec: &Path, out: &Path, cache: &Path, extra: &[&str]) -> Outcome {
-    let mut args: Vec<&OsStr> = vec!["build".as_ref(), spec.as_os_str(), "--locked".as_ref(), "--output".as_ref(), out.as_os_str(), "--cache-dir".as_ref(), cache.as_os_str(), "-q".as_ref()];
+    let mut args: Vec<&OsStr> = vec![
+        "build".as_ref(),
+        spec.as_os_str(),
+        "--locked".as_ref(),
+        "--output".as_ref(),
+        out.as_os_str(),
+        "--cache-dir".as_ref(),
+        cache.as_os_str(),
+        "-q".as_ref(),
+    ];
     args.extend(extra.iter().map(|e| OsStr::new(*e)));
     distill(&args)
 }
@@ -54,7 +72,15 @@ fn lock_is_written_beside_the_spec_and_is_stable() {
     // Locking again gives the same bytes; `lock --check` agrees.
     lock(&spec, &fx.path("cache2")).expect_code(0);
     assert_eq!(std::fs::read_to_string(fx.path("locked.lock")).unwrap(), text);
-    distill(&["lock".as_ref(), spec.as_os_str(), "--check".as_ref(), "--cache-dir".as_ref(), fx.path("cache").as_os_str(), "-q".as_ref()]).expect_code(0);
+    distill(&[
+        "lock".as_ref(),
+        spec.as_os_str(),
+        "--check".as_ref(),
+        "--cache-dir".as_ref(),
+        fx.path("cache").as_os_str(),
+        "-q".as_ref(),
+    ])
+    .expect_code(0);
 }
 
 #[test]
@@ -77,11 +103,23 @@ fn locked_build_matches_resolved_build_and_skips_indices() {
 fn stale_lock_fails_with_exit_3() {
     let fx = Fixture::new(repo());
     let spec = spec(&fx, &["alpha"]);
-    build_locked(&spec, &fx.path("out"), &fx.path("cache"), &[]).expect_code(3).stderr_has(&["no lock file", "distill lock"]);
+    build_locked(&spec, &fx.path("out"), &fx.path("cache"), &[])
+        .expect_code(3)
+        .stderr_has(&["no lock file", "distill lock"]);
     lock(&spec, &fx.path("cache")).expect_code(0);
     let spec = self::spec(&fx, &["alpha", "gamma"]);
-    build_locked(&spec, &fx.path("out"), &fx.path("cache"), &[]).expect_code(3).stderr_has(&["is stale", "distill lock"]);
-    distill(&["lock".as_ref(), spec.as_os_str(), "--check".as_ref(), "--cache-dir".as_ref(), fx.path("cache").as_os_str(), "-q".as_ref()]).expect_code(3);
+    build_locked(&spec, &fx.path("out"), &fx.path("cache"), &[])
+        .expect_code(3)
+        .stderr_has(&["is stale", "distill lock"]);
+    distill(&[
+        "lock".as_ref(),
+        spec.as_os_str(),
+        "--check".as_ref(),
+        "--cache-dir".as_ref(),
+        fx.path("cache").as_os_str(),
+        "-q".as_ref(),
+    ])
+    .expect_code(3);
     assert!(!fx.path("out").exists(), "nothing written");
 }
 
@@ -92,9 +130,12 @@ fn vanished_pool_file_names_the_package_and_suggests_a_snapshot() {
     lock(&spec, &fx.path("cache")).expect_code(0);
     let pool = fx.repo.deb("alpha").pool_path();
     fx.server.fail(&pool, 404);
-    build_locked(&spec, &fx.path("out"), &fx.path("fresh-cache"), &[])
-        .expect_code(7)
-        .stderr_has(&["package alpha 1.0-1", "no longer on the mirror", "snapshot", "url:"]);
+    build_locked(&spec, &fx.path("out"), &fx.path("fresh-cache"), &[]).expect_code(7).stderr_has(&[
+        "package alpha 1.0-1",
+        "no longer on the mirror",
+        "snapshot",
+        "url:",
+    ]);
 }
 
 #[test]
@@ -144,7 +185,16 @@ fn digest_does_not_depend_on_cwd_tz_umask_or_cache() {
             .arg("-c")
             .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
             .arg(env!("CARGO_BIN_EXE_distill"))
-            .args(["build".as_ref(), spec.as_os_str(), "--locked".as_ref(), "-q".as_ref(), "--output".as_ref(), out.as_os_str(), "--cache-dir".as_ref(), cache.as_os_str()])
+            .args([
+                "build".as_ref(),
+                spec.as_os_str(),
+                "--locked".as_ref(),
+                "-q".as_ref(),
+                "--output".as_ref(),
+                out.as_os_str(),
+                "--cache-dir".as_ref(),
+                cache.as_os_str(),
+            ])
             .current_dir(cwd)
             .env("TZ", tz)
             .env_remove("SOURCE_DATE_EPOCH")
@@ -165,7 +215,15 @@ fn source_date_epoch_sets_created_and_mtimes() {
     let fx = Fixture::new(repo());
     let spec = spec(&fx, &["gamma"]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_distill"))
-        .args(["build".as_ref(), spec.as_os_str(), "-q".as_ref(), "--output".as_ref(), fx.path("o").as_os_str(), "--cache-dir".as_ref(), fx.path("c").as_os_str()])
+        .args([
+            "build".as_ref(),
+            spec.as_os_str(),
+            "-q".as_ref(),
+            "--output".as_ref(),
+            fx.path("o").as_os_str(),
+            "--cache-dir".as_ref(),
+            fx.path("c").as_os_str(),
+        ])
         .env("SOURCE_DATE_EPOCH", "1000000000")
         .output()
         .unwrap();
@@ -176,7 +234,10 @@ fn source_date_epoch_sets_created_and_mtimes() {
 }
 
 fn blob_digests(layout: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
     v.sort();
     v
 }

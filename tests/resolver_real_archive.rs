@@ -35,7 +35,12 @@ fn spec(suites: &[&str], archs: &[&str]) -> LoadedSpec {
     }
     y.push_str(&format!("archs: [{}]\npackages: [x]\n", archs.join(", ")));
     let path = Path::new("test.yaml");
-    LoadedSpec { spec: distill::spec::parse(path, y.as_bytes()).unwrap(), path: path.into(), raw: y.into_bytes(), parents: Vec::new() }
+    LoadedSpec {
+        spec: distill::spec::parse(path, y.as_bytes()).unwrap(),
+        path: path.into(),
+        raw: y.into_bytes(),
+        parents: Vec::new(),
+    }
 }
 
 fn load(suites: &[&str], archs: &[&str]) -> sources::Loaded {
@@ -69,9 +74,14 @@ fn bash_awk_is_met_by_exactly_one_provider_mawk() {
     }
     let loaded = load(&["bookworm"], &["amd64"]);
     let (u, r) = resolve_for(&loaded, "amd64", &["bash"]);
-    let awks: Vec<&String> = r.packages.keys().filter(|n| u.providers("awk").iter().any(|(p, _)| &p.name == *n)).collect();
+    let awks: Vec<&String> =
+        r.packages.keys().filter(|n| u.providers("awk").iter().any(|(p, _)| &p.name == *n)).collect();
     assert_eq!(awks, ["mawk"], "awk providers chosen");
-    let edge = r.edges.iter().find(|e| e.from == "base-files" && e.dependency.starts_with("awk")).expect("base-files Pre-Depends awk");
+    let edge = r
+        .edges
+        .iter()
+        .find(|e| e.from == "base-files" && e.dependency.starts_with("awk"))
+        .expect("base-files Pre-Depends awk");
     assert_eq!(edge.field, "Pre-Depends");
     assert_eq!(edge.to.as_deref(), Some("mawk"));
     // Nothing is left open: every dependency edge has a target (no excludes here).

@@ -26,7 +26,8 @@ pub fn assemble(
     debs: &[Vec<u8>],
     report: &Reporter,
 ) -> Result<Tree, BuildError> {
-    let filter = PathFilter::new(&spec.spec.paths).map_err(|e| BuildError::Other(format!("{}: paths: {e}", spec.path.display())))?;
+    let filter = PathFilter::new(&spec.spec.paths)
+        .map_err(|e| BuildError::Other(format!("{}: paths: {e}", spec.path.display())))?;
     let mut tree = Tree::new();
     let mut controls = BTreeMap::new();
     let bar = report.bar("extracting", packages.len() as u64, false);
@@ -50,12 +51,21 @@ pub fn assemble(
     if let Some(n) = generate::write_ca_bundle(&mut tree) {
         report.detail(&format!("CA bundle: {n} certificates"));
     }
+    let links = crate::tree::alternatives::write_alternatives(&mut tree);
+    if !links.is_empty() {
+        report.detail(&format!("alternatives: {} links ({})", links.len(), links.join(", ")));
+    }
+    if let Some(n) = crate::tree::java::write_java_cacerts(&mut tree) {
+        report.detail(&format!("Java truststore: {n} certificates"));
+    }
     generate::write_dpkg_status(&mut tree, &controls);
     // Links that dangle because the path filters removed their target
     // lead nowhere in the image: drop them. Any other dangling link is a
     // real fault, left for the check to report.
     for link in crate::check::dangling_links(&tree) {
-        let Some(crate::tree::Entry { kind: crate::tree::Kind::Symlink(target), .. }) = tree.get(&link) else { continue };
+        let Some(crate::tree::Entry { kind: crate::tree::Kind::Symlink(target), .. }) = tree.get(&link) else {
+            continue;
+        };
         let parent = link.rsplit_once('/').map(|(a, _)| a).unwrap_or("");
         let joined = if target.starts_with('/') { target.clone() } else { format!("{parent}/{target}") };
         if crate::tree::normalize(&joined).is_some_and(|t| !filter.keeps(&t)) {
@@ -118,12 +128,5 @@ pub fn run_config(spec: &LoadedSpec, tree: &Tree, tag: &super::variants::Tag) ->
     } else {
         (s.image.entrypoint.clone(), s.image.cmd.clone())
     };
-    RunConfig {
-        entrypoint,
-        cmd,
-        env: env_list,
-        user,
-        workdir,
-        labels: s.image.labels.clone(),
-    }
+    RunConfig { entrypoint, cmd, env: env_list, user, workdir, labels: s.image.labels.clone() }
 }

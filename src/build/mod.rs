@@ -13,12 +13,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::fetch::Cache;
+use crate::lock::{Lock, LockedPackage, LockedSource, LockedSpec};
 use crate::oci::{self, Blob, LayerRef, Platform};
 use crate::repo::mirror::{AptEntry, MirrorOverride};
 use crate::repo::{BinaryPackage, Transport};
 use crate::report::Reporter;
 use crate::resolve::{self, Request, Resolution, Universe};
-use crate::lock::{Lock, LockedPackage, LockedSource, LockedSpec};
 use crate::spec::LoadedSpec;
 use crate::tree::generate::OsInfo;
 
@@ -192,9 +192,16 @@ pub fn resolve_debug(spec: &LoadedSpec, loaded: &sources::Loaded) -> Result<Vec<
 }
 
 /// A plan from fresh resolutions.
-pub fn plan_from_resolutions(spec: &LoadedSpec, resolutions: &[Resolution], debug: &[Resolution], loaded: &sources::Loaded) -> Plan {
+pub fn plan_from_resolutions(
+    spec: &LoadedSpec,
+    resolutions: &[Resolution],
+    debug: &[Resolution],
+    loaded: &sources::Loaded,
+) -> Plan {
     let first = loaded.releases.first();
-    let debug_for = |arch: &str| debug.iter().find(|d| d.arch == arch).map(|d| d.packages.values().cloned().collect()).unwrap_or_default();
+    let debug_for = |arch: &str| {
+        debug.iter().find(|d| d.arch == arch).map(|d| d.packages.values().cloned().collect()).unwrap_or_default()
+    };
     Plan {
         archs: resolutions
             .iter()
@@ -211,7 +218,12 @@ pub fn plan_from_resolutions(spec: &LoadedSpec, resolutions: &[Resolution], debu
 }
 
 /// A lock file for a spec and its resolutions.
-pub fn lock_from_resolutions(spec: &LoadedSpec, resolutions: &[Resolution], debug: &[Resolution], loaded: &sources::Loaded) -> Lock {
+pub fn lock_from_resolutions(
+    spec: &LoadedSpec,
+    resolutions: &[Resolution],
+    debug: &[Resolution],
+    loaded: &sources::Loaded,
+) -> Lock {
     Lock {
         schema: crate::lock::SCHEMA,
         spec: LockedSpec {
@@ -234,7 +246,10 @@ pub fn lock_from_resolutions(spec: &LoadedSpec, resolutions: &[Resolution], debu
             .iter()
             .map(|r| (r.arch.clone(), r.packages.values().map(|p| LockedPackage::from_package(p)).collect()))
             .collect(),
-        debug: debug.iter().map(|r| (r.arch.clone(), r.packages.values().map(|p| LockedPackage::from_package(p)).collect())).collect(),
+        debug: debug
+            .iter()
+            .map(|r| (r.arch.clone(), r.packages.values().map(|p| LockedPackage::from_package(p)).collect()))
+            .collect(),
     }
 }
 
@@ -280,7 +295,12 @@ pub fn plan_from_lock(spec: &LoadedSpec, lock: &Lock, opts: &BuildOptions) -> Re
 }
 
 /// Resolve (or read the lock, with `locked`) and build.
-pub fn build(spec: &LoadedSpec, opts: &BuildOptions, locked: bool, report: &Reporter) -> Result<BuildOutput, BuildError> {
+pub fn build(
+    spec: &LoadedSpec,
+    opts: &BuildOptions,
+    locked: bool,
+    report: &Reporter,
+) -> Result<BuildOutput, BuildError> {
     let plan = if locked {
         let lock = Lock::read_fresh(&spec.path, &spec.digest())?;
         report.step(&format!("building from lock {}", crate::lock::path_for(&spec.path).display()));
@@ -295,7 +315,12 @@ pub fn build(spec: &LoadedSpec, opts: &BuildOptions, locked: bool, report: &Repo
 
 /// Fetch, assemble, check and write the layout for `plan`: one image index
 /// per tag (`latest` and the spec's variants), each over every architecture.
-pub fn build_plan(spec: &LoadedSpec, plan: &Plan, opts: &BuildOptions, report: &Reporter) -> Result<BuildOutput, BuildError> {
+pub fn build_plan(
+    spec: &LoadedSpec,
+    plan: &Plan,
+    opts: &BuildOptions,
+    report: &Reporter,
+) -> Result<BuildOutput, BuildError> {
     let epoch = opts.source_date_epoch.unwrap_or(plan.epoch);
     let created = oci::rfc3339(epoch);
     let transport = Transport::new()?;
@@ -356,7 +381,11 @@ pub fn build_plan(spec: &LoadedSpec, plan: &Plan, opts: &BuildOptions, report: &
     let refs: Vec<(String, &Blob)> = tags.iter().map(|t| t.name.clone()).zip(indices.iter()).collect();
     let mut all: Vec<&Blob> = blobs.iter().collect();
     all.extend(indices.iter());
-    report.step(&format!("writing OCI layout {} ({})", opts.output.display(), tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")));
+    report.step(&format!(
+        "writing OCI layout {} ({})",
+        opts.output.display(),
+        tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+    ));
     oci::write_layout(&opts.output, &all, &refs)?;
     Ok(BuildOutput {
         digest: indices[0].digest.clone(),
@@ -369,7 +398,8 @@ pub fn build_plan(spec: &LoadedSpec, plan: &Plan, opts: &BuildOptions, report: &
 
 /// Write `tree` as a gzip layer; returns its reference and blob.
 fn write_layer(tree: &crate::tree::Tree, epoch: i64) -> Result<(LayerRef, Blob), BuildError> {
-    let layer = crate::layer::write_layer(tree, epoch as u64).map_err(|e| BuildError::Other(format!("cannot write layer: {e}")))?;
+    let layer = crate::layer::write_layer(tree, epoch as u64)
+        .map_err(|e| BuildError::Other(format!("cannot write layer: {e}")))?;
     let r = LayerRef {
         media_type: layer.media_type.into(),
         digest: layer.digest.clone(),

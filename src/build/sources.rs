@@ -31,12 +31,19 @@ impl Loaded {
 }
 
 /// Load and verify every source of `spec` for every architecture.
-pub fn load(spec: &LoadedSpec, opts: &BuildOptions, transport: &Transport, cache: &Cache, report: &Reporter) -> Result<Loaded, BuildError> {
+pub fn load(
+    spec: &LoadedSpec,
+    opts: &BuildOptions,
+    transport: &Transport,
+    cache: &Cache,
+    report: &Reporter,
+) -> Result<Loaded, BuildError> {
     let mut releases = Vec::new();
     let mut jobs = Vec::new();
     for source in &spec.spec.sources {
         let base = mirror::choose(&source.suite, source.url.as_deref(), &opts.mirrors, &opts.apt)?;
-        let keys = source.keys.iter().map(|k| release::load_key(&spec.key_path(k))).collect::<Result<Vec<TrustedKey>, _>>()?;
+        let keys =
+            source.keys.iter().map(|k| release::load_key(&spec.key_path(k))).collect::<Result<Vec<TrustedKey>, _>>()?;
         let url = format!("{base}/dists/{}/InRelease", source.suite);
         report.step(&format!("verifying {url}"));
         // Offline, the last verified InRelease is read from the cache and
@@ -44,7 +51,11 @@ pub fn load(spec: &LoadedSpec, opts: &BuildOptions, transport: &Transport, cache
         let raw = if cache.offline() {
             cache.get_named(&url).ok_or_else(|| RepoError::Fetch {
                 url: url.clone(),
-                reason: format!("InRelease of {} is not in the cache {} and --offline forbids downloading", source.suite, cache.root().display()),
+                reason: format!(
+                    "InRelease of {} is not in the cache {} and --offline forbids downloading",
+                    source.suite,
+                    cache.root().display()
+                ),
             })?
         } else {
             transport.get(&url)?
@@ -61,14 +72,23 @@ pub fn load(spec: &LoadedSpec, opts: &BuildOptions, transport: &Transport, cache
         }
         releases.push(rel);
     }
-    let indices = fetch::parallel(&jobs, opts.jobs.min(4), |(ri, component, arch)| load_index(&releases[*ri], component, arch, transport, cache, report))?;
+    let indices = fetch::parallel(&jobs, opts.jobs.min(4), |(ri, component, arch)| {
+        load_index(&releases[*ri], component, arch, transport, cache, report)
+    })?;
     Ok(Loaded { releases, indices })
 }
 
 /// Fetch, verify and parse one Packages index. The uncompressed index is
 /// cached too, verified against the SHA256 InRelease lists for the plain
 /// `Packages` file, so a warm run skips decompression.
-fn load_index(rel: &VerifiedRelease, component: &str, arch: &str, transport: &Transport, cache: &Cache, report: &Reporter) -> Result<PackageIndex, RepoError> {
+fn load_index(
+    rel: &VerifiedRelease,
+    component: &str,
+    arch: &str,
+    transport: &Transport,
+    cache: &Cache,
+    report: &Reporter,
+) -> Result<PackageIndex, RepoError> {
     let (path, url, entry, comp) = index::locate(rel, component, arch)?;
     let plain_path = format!("{component}/binary-{arch}/Packages");
     let plain = rel.files.get(&plain_path).filter(|_| comp != IndexCompression::None);
@@ -106,7 +126,9 @@ pub fn fetch_debs(
         let url = format!("{}/{}", p.base_url, p.filename);
         let want = Wanted { what: &what, url: &url, sha256: &p.sha256, size: p.size };
         let data = cache.fetch(transport, &want).map_err(|e| match e {
-            RepoError::NotFound { url } => BuildError::Gone { package: p.name.clone(), version: p.version.to_string(), arch: p.arch.clone(), url },
+            RepoError::NotFound { url } => {
+                BuildError::Gone { package: p.name.clone(), version: p.version.to_string(), arch: p.arch.clone(), url }
+            }
             e => e.into(),
         });
         bar.inc(p.size);

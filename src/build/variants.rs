@@ -25,7 +25,8 @@ pub const APPLETS: &[&str] = &[
     "[", "ash", "awk", "basename", "cat", "chmod", "chown", "cp", "cut", "date", "df", "dirname", "du", "echo", "env",
     "false", "find", "grep", "gunzip", "gzip", "head", "hostname", "id", "kill", "less", "ln", "ls", "mkdir", "more",
     "mv", "nc", "printf", "ps", "pwd", "readlink", "realpath", "rm", "rmdir", "sed", "sh", "sleep", "sort", "stat",
-    "tail", "tar", "tee", "test", "touch", "tr", "true", "uname", "uniq", "vi", "wc", "wget", "which", "whoami", "xargs",
+    "tail", "tar", "tee", "test", "touch", "tr", "true", "uname", "uniq", "vi", "wc", "wget", "which", "whoami",
+    "xargs",
 ];
 
 /// One output tag and what it means.
@@ -61,7 +62,12 @@ pub fn tags(variants: &[Variant]) -> Vec<Tag> {
 pub fn busybox_tree(pkg: &Arc<BinaryPackage>, deb_bytes: &[u8]) -> Result<Tree, BuildError> {
     let members = deb::members(&pkg.name, deb_bytes)?;
     let mut scratch = Tree::new();
-    extract::extract(&mut scratch, &pkg.name, deb::decompress(&pkg.name, &members.data_name, &members.data)?, &PathFilter::keep_all())?;
+    extract::extract(
+        &mut scratch,
+        &pkg.name,
+        deb::decompress(&pkg.name, &members.data_name, &members.data)?,
+        &PathFilter::keep_all(),
+    )?;
     let binary = ["/bin/busybox", "/usr/bin/busybox"]
         .iter()
         .find_map(|p| match scratch.get(p) {
@@ -72,7 +78,13 @@ pub fn busybox_tree(pkg: &Arc<BinaryPackage>, deb_bytes: &[u8]) -> Result<Tree, 
     let mut tree = Tree::new();
     tree.insert(BUSYBOX_DIR, Entry::dir(0o755));
     let inode = tree.new_inode();
-    let mut e = Entry { kind: Kind::File { data: binary, inode }, mode: 0o755, uid: 0, gid: 0, package: Some(Arc::from(pkg.name.as_str())) };
+    let mut e = Entry {
+        kind: Kind::File { data: binary, inode },
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        package: Some(Arc::from(pkg.name.as_str())),
+    };
     e.package = Some(Arc::from(pkg.name.as_str()));
     tree.insert(&format!("{BUSYBOX_DIR}/busybox"), e);
     for applet in APPLETS {

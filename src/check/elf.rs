@@ -117,7 +117,12 @@ impl Abi {
             elf::EM_LOONGARCH => "loongarch".to_string(),
             other => format!("machine {}", other.0),
         };
-        format!("ELF{} {}{}", if self.class64 { 64 } else { 32 }, name, if self.big_endian { " big-endian" } else { "" })
+        format!(
+            "ELF{} {}{}",
+            if self.class64 { 64 } else { 32 },
+            name,
+            if self.big_endian { " big-endian" } else { "" }
+        )
     }
 }
 
@@ -174,10 +179,18 @@ fn parse_as<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Option<ElfInfo> 
     } else {
         None
     };
-    let abi = Abi { class64: header.is_class_64(), big_endian: header.is_big_endian(), machine: machine.0, arm_hard_float };
+    let abi =
+        Abi { class64: header.is_class_64(), big_endian: header.is_big_endian(), machine: machine.0, arm_hard_float };
     let phdrs = header.program_headers(endian, data).ok()?;
-    let mut info =
-        ElfInfo { abi, e_type: header.e_type(endian).0, interp: None, dynamic: false, needed: Vec::new(), runpath: None, rpath: None };
+    let mut info = ElfInfo {
+        abi,
+        e_type: header.e_type(endian).0,
+        interp: None,
+        dynamic: false,
+        needed: Vec::new(),
+        runpath: None,
+        rpath: None,
+    };
     let mut dynamic = None;
     for ph in phdrs {
         if let Some(i) = ph.interpreter(endian, data).ok()? {
@@ -266,8 +279,11 @@ fn ld_so_conf_dirs(tree: &Tree) -> Vec<String> {
     }
     let mut texts: Vec<String> = file_text("/etc/ld.so.conf").into_iter().collect();
     if let Some(d) = tree.resolve("/etc/ld.so.conf.d") {
-        let confs: Vec<String> =
-            tree.children(&d).filter(|(p, _)| p.ends_with(".conf") && !p[d.len() + 1..].contains('/')).map(|(p, _)| p.clone()).collect();
+        let confs: Vec<String> = tree
+            .children(&d)
+            .filter(|(p, _)| p.ends_with(".conf") && !p[d.len() + 1..].contains('/'))
+            .map(|(p, _)| p.clone())
+            .collect();
         texts.extend(confs.iter().filter_map(|p| file_text(p)));
     }
     let mut dirs = Vec::new();
@@ -381,12 +397,15 @@ pub fn elf_closure(tree: &Tree) -> Vec<Finding> {
     for path in paths {
         let info = &elves[*path];
         let entry: &Entry = tree.get(path).expect("path from the tree");
-        let mut finding = |problem: String| out.push(Finding { path: path.to_string(), package: package_of(entry), problem });
+        let mut finding =
+            |problem: String| out.push(Finding { path: path.to_string(), package: package_of(entry), problem });
         if let Some(interp) = &info.interp {
             match candidate(tree, &elves, interp, &info.abi) {
                 Candidate::Ok => {}
                 Candidate::Missing => finding(format!("program interpreter {interp} is not in the image")),
-                Candidate::Wrong(why) => finding(format!("program interpreter {interp} is not usable: {why}, not {}", info.abi.describe())),
+                Candidate::Wrong(why) => {
+                    finding(format!("program interpreter {interp} is not usable: {why}, not {}", info.abi.describe()))
+                }
             }
         }
         if info.needed.is_empty() {
@@ -406,17 +425,20 @@ pub fn elf_closure(tree: &Tree) -> Vec<Finding> {
                     _ => false,
                 }
             } else {
-                dirs.iter().any(|d| match candidate(tree, &elves, &format!("{}/{lib}", d.dir.trim_end_matches('/')), &info.abi) {
-                    Candidate::Ok => true,
-                    Candidate::Missing => false,
-                    Candidate::Wrong(w) => {
-                        skipped.push(w);
-                        false
+                dirs.iter().any(|d| {
+                    match candidate(tree, &elves, &format!("{}/{lib}", d.dir.trim_end_matches('/')), &info.abi) {
+                        Candidate::Ok => true,
+                        Candidate::Missing => false,
+                        Candidate::Wrong(w) => {
+                            skipped.push(w);
+                            false
+                        }
                     }
                 })
             };
             let preloaded = || {
-                info.interp.is_none() && by_name.get(lib.as_str()).is_some_and(|v| v.iter().any(|l| info.abi.accepts(&l.abi)))
+                info.interp.is_none()
+                    && by_name.get(lib.as_str()).is_some_and(|v| v.iter().any(|l| info.abi.accepts(&l.abi)))
             };
             if !found && !preloaded() {
                 let mut problem = if lib.contains('/') {
@@ -425,7 +447,11 @@ pub fn elf_closure(tree: &Tree) -> Vec<Finding> {
                     format!("needs {lib}, which is not in the image (searched {})", describe_dirs(&dirs))
                 };
                 if !skipped.is_empty() {
-                    problem.push_str(&format!("; skipped {} (this file is {})", skipped.join(", "), info.abi.describe()));
+                    problem.push_str(&format!(
+                        "; skipped {} (this file is {})",
+                        skipped.join(", "),
+                        info.abi.describe()
+                    ));
                 }
                 finding(problem);
             }
@@ -549,7 +575,11 @@ mod tests {
         t.insert("/lib64", Entry::symlink("usr/lib64"));
         file(&mut t, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", build(true, X86_64, None, &[], None));
         t.insert("/usr/lib64/ld-linux-x86-64.so.2", Entry::symlink("../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"));
-        file(&mut t, "/usr/lib/x86_64-linux-gnu/libc.so.6", build(true, X86_64, Some("/lib64/ld-linux-x86-64.so.2"), &["ld-linux-x86-64.so.2"], None));
+        file(
+            &mut t,
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            build(true, X86_64, Some("/lib64/ld-linux-x86-64.so.2"), &["ld-linux-x86-64.so.2"], None),
+        );
         t
     }
 
@@ -602,7 +632,11 @@ mod tests {
     #[test]
     fn runpath_with_origin_is_honoured() {
         let mut t = base();
-        file(&mut t, "/opt/app/bin/app", build(true, X86_64, INTERP, &["libapp.so.1", "libc.so.6"], Some("$ORIGIN/../lib")));
+        file(
+            &mut t,
+            "/opt/app/bin/app",
+            build(true, X86_64, INTERP, &["libapp.so.1", "libc.so.6"], Some("$ORIGIN/../lib")),
+        );
         let f = elf_closure(&t);
         assert_eq!(f.len(), 1);
         assert!(f[0].problem.contains("(searched RUNPATH /opt/app/lib, /lib/x86_64-linux-gnu"), "{}", f[0].problem);

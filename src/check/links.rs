@@ -28,7 +28,9 @@ fn explain(tree: &Tree, path: &str, target: &str) -> String {
             match tree.get(&real).map(|e| &e.kind) {
                 None if real == abs => format!("dangling symlink to {target}: {abs} is not in the image"),
                 None => format!("dangling symlink to {target}: {abs} (= {real}) is not in the image"),
-                Some(_) => format!("dangling symlink to {target}: the chain of links through {real} loops or ends nowhere"),
+                Some(_) => {
+                    format!("dangling symlink to {target}: the chain of links through {real} loops or ends nowhere")
+                }
             }
         }
     }
@@ -76,6 +78,9 @@ mod tests {
         t.insert("/usr/lib", Entry::dir(0o755));
         t.insert("/lib", Entry::symlink("usr/lib"));
         t.insert("/etc/x", Entry::symlink("/lib/missing"));
-        assert_eq!(dangling(&t)[0].problem, "dangling symlink to /lib/missing: /lib/missing (= /usr/lib/missing) is not in the image");
+        assert_eq!(
+            dangling(&t)[0].problem,
+            "dangling symlink to /lib/missing: /lib/missing (= /usr/lib/missing) is not in the image"
+        );
     }
 }

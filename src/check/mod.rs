@@ -65,7 +65,9 @@ pub fn shells(tree: &Tree) -> Vec<Finding> {
                 out.push(Finding {
                     path: real.clone(),
                     package: e.package.as_deref().unwrap_or("generated").to_string(),
-                    problem: format!("{what} in a shell-less image (remove the package that ships it, or add it to `exclude`)"),
+                    problem: format!(
+                        "{what} in a shell-less image (remove the package that ships it, or add it to `exclude`)"
+                    ),
                 });
             }
         }
@@ -98,7 +100,11 @@ pub fn setuid(tree: &Tree) -> Vec<Finding> {
                 (true, false) => "setuid",
                 _ => "setgid",
             };
-            Finding { path: p.clone(), package: package_of(e), problem: format!("{what} file (mode {:04o})", e.mode & 0o7777) }
+            Finding {
+                path: p.clone(),
+                package: package_of(e),
+                problem: format!("{what} file (mode {:04o})", e.mode & 0o7777),
+            }
         })
         .collect()
 }
@@ -175,7 +181,10 @@ mod tests {
         t.insert("/var/mail", Entry::dir(0o2775));
         let f = setuid(&t);
         assert_eq!(f.len(), 2, "{f:?}");
-        assert_eq!((f[0].path.as_str(), f[0].package.as_str(), f[0].problem.as_str()), ("/usr/bin/su", "login", "setuid file (mode 4755)"));
+        assert_eq!(
+            (f[0].path.as_str(), f[0].package.as_str(), f[0].problem.as_str()),
+            ("/usr/bin/su", "login", "setuid file (mode 4755)")
+        );
         assert_eq!(f[1].problem, "setgid file (mode 2755)");
     }
 
@@ -187,7 +196,11 @@ mod tests {
         let err = check(&t, &CheckOptions::default()).unwrap_err();
         let text = err.to_string();
         assert_eq!(err.0.len(), 3, "{text}");
-        for p in ["/usr/bin/sh (from generated): shell", "/usr/bin/sh (from generated): setuid", "/etc/x (from generated): dangling symlink"] {
+        for p in [
+            "/usr/bin/sh (from generated): shell",
+            "/usr/bin/sh (from generated): setuid",
+            "/etc/x (from generated): dangling symlink",
+        ] {
             assert!(text.contains(p), "{text}");
         }
     }

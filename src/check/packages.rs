@@ -55,7 +55,8 @@ pub fn packages(tree: &Tree) -> Vec<Finding> {
     }
     for p in recorded.union(&owners) {
         let path = copyright_path(p);
-        let ok = tree.resolve(&path).and_then(|real| tree.get(&real)).is_some_and(|e| matches!(e.kind, Kind::File { .. }));
+        let ok =
+            tree.resolve(&path).and_then(|real| tree.get(&real)).is_some_and(|e| matches!(e.kind, Kind::File { .. }));
         if !ok {
             let how = match tree.get(&tree.resolve_parents(&path)).map(|e| &e.kind) {
                 Some(Kind::Symlink(t)) => format!("it is a dangling link to {t}"),
@@ -65,7 +66,11 @@ pub fn packages(tree: &Tree) -> Vec<Finding> {
                     _ => "it is not in the image".to_string(),
                 },
             };
-            out.push(Finding { path, package: p.clone(), problem: format!("package {p} has no copyright file: {how}") });
+            out.push(Finding {
+                path,
+                package: p.clone(),
+                problem: format!("package {p} has no copyright file: {how}"),
+            });
         }
     }
     out

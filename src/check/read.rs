@@ -111,7 +111,10 @@ impl<R: Read> Read for Verifier<R> {
         self.hasher.update(&buf[..n]);
         if let Some(size) = self.expected_size {
             if self.count > size {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, Mismatch(format!("{} is longer than its size {size}", self.role))));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    Mismatch(format!("{} is longer than its size {size}", self.role)),
+                ));
             }
         }
         if n == 0 && !buf.is_empty() {
@@ -126,7 +129,10 @@ impl<R: Read> Read for Verifier<R> {
             if actual != self.expected_hex {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    Mismatch(format!("{} digest mismatch: expected sha256:{}, got sha256:{actual}", self.role, self.expected_hex)),
+                    Mismatch(format!(
+                        "{} digest mismatch: expected sha256:{}, got sha256:{actual}",
+                        self.role, self.expected_hex
+                    )),
                 ));
             }
         }
@@ -158,8 +164,12 @@ fn platform_string(v: &Value) -> Option<String> {
 
 fn desc(v: &Value, at: &Path) -> Result<Desc, ReadError> {
     let media_type = v.get("mediaType").and_then(Value::as_str).unwrap_or("").to_string();
-    let digest = v.get("digest").and_then(Value::as_str).ok_or_else(|| invalid(at, "descriptor without digest"))?.to_string();
-    let size = v.get("size").and_then(Value::as_u64).ok_or_else(|| invalid(at, format!("descriptor {digest} without size")))?;
+    let digest =
+        v.get("digest").and_then(Value::as_str).ok_or_else(|| invalid(at, "descriptor without digest"))?.to_string();
+    let size = v
+        .get("size")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| invalid(at, format!("descriptor {digest} without size")))?;
     let platform = v.get("platform").and_then(platform_string);
     Ok(Desc { media_type, digest, size, platform })
 }
@@ -196,7 +206,8 @@ impl Layout {
 /// The [`Mismatch`] inside an I/O error, however deeply the readers above
 /// the [`Verifier`] wrapped it.
 fn mismatch(e: &io::Error) -> Option<String> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as &(dyn std::error::Error + 'static));
+    let mut cur: Option<&(dyn std::error::Error + 'static)> =
+        e.get_ref().map(|i| i as &(dyn std::error::Error + 'static));
     while let Some(err) = cur {
         if let Some(m) = err.downcast_ref::<Mismatch>() {
             return Some(m.0.clone());
@@ -218,8 +229,10 @@ fn io_or_digest(e: io::Error, path: &Path, digest: &str) -> ReadError {
     }
 }
 
-const INDEX_TYPES: [&str; 2] = ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
-const MANIFEST_TYPES: [&str; 2] = ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
+const INDEX_TYPES: [&str; 2] =
+    ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
+const MANIFEST_TYPES: [&str; 2] =
+    ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
 
 /// Read the image tagged `tag` in the layout at `dir`: one tree per
 /// platform manifest, with its platform (`linux/amd64`, `linux/arm64/v8`).
@@ -228,17 +241,28 @@ pub fn read_layout(dir: &Path, tag: &str) -> Result<Vec<(String, Tree)>, ReadErr
     let index_path = dir.join("index.json");
     let text = std::fs::read(&index_path).map_err(|source| ReadError::Io { path: index_path.clone(), source })?;
     let index: Value = serde_json::from_slice(&text).map_err(|e| invalid(&index_path, format!("not JSON: {e}")))?;
-    let manifests = index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid(&index_path, "no manifests"))?;
-    let tagged: Vec<&Value> =
-        manifests.iter().filter(|m| m.get("annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str) == Some(tag)).collect();
+    let manifests =
+        index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid(&index_path, "no manifests"))?;
+    let tagged: Vec<&Value> = manifests
+        .iter()
+        .filter(|m| m.get("annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str) == Some(tag))
+        .collect();
     let any_tagged = manifests.iter().any(|m| m.get("annotations").and_then(|a| a.get(REF_NAME)).is_some());
     let top = match (tagged.as_slice(), any_tagged) {
         ([one], _) => *one,
         ([], false) if manifests.len() == 1 && tag == "latest" => &manifests[0],
         ([], _) => {
-            let tags: Vec<&str> =
-                manifests.iter().filter_map(|m| m.get("annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str)).collect();
-            return Err(invalid(&index_path, format!("no image tagged {tag:?} (tags: {})", if tags.is_empty() { "none".into() } else { tags.join(", ") })));
+            let tags: Vec<&str> = manifests
+                .iter()
+                .filter_map(|m| m.get("annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str))
+                .collect();
+            return Err(invalid(
+                &index_path,
+                format!(
+                    "no image tagged {tag:?} (tags: {})",
+                    if tags.is_empty() { "none".into() } else { tags.join(", ") }
+                ),
+            ));
         }
         _ => return Err(invalid(&index_path, format!("more than one image tagged {tag:?}"))),
     };
@@ -250,14 +274,23 @@ pub fn read_layout(dir: &Path, tag: &str) -> Result<Vec<(String, Tree)>, ReadErr
     Ok(out)
 }
 
-fn read_any(layout: &Layout, d: &Desc, platform: Option<String>, out: &mut Vec<(String, Tree)>, depth: usize) -> Result<(), ReadError> {
+fn read_any(
+    layout: &Layout,
+    d: &Desc,
+    platform: Option<String>,
+    out: &mut Vec<(String, Tree)>,
+    depth: usize,
+) -> Result<(), ReadError> {
     if depth > 4 {
         return Err(invalid(&layout.dir, "image indexes nested too deep"));
     }
     let (doc, path) = layout.json(d, "image index or manifest")?;
     let media = doc.get("mediaType").and_then(Value::as_str).unwrap_or(d.media_type.as_str()).to_string();
     if INDEX_TYPES.contains(&media.as_str()) || (media.is_empty() && doc.get("manifests").is_some()) {
-        let list = doc.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid(&path, "image index without manifests"))?;
+        let list = doc
+            .get("manifests")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid(&path, "image index without manifests"))?;
         for m in list {
             let md = desc(m, &path)?;
             // Attestations and other non-images have platform unknown/unknown.
@@ -276,7 +309,12 @@ fn read_any(layout: &Layout, d: &Desc, platform: Option<String>, out: &mut Vec<(
     }
 }
 
-fn read_manifest(layout: &Layout, manifest: &Value, path: &Path, platform: Option<String>) -> Result<(String, Tree), ReadError> {
+fn read_manifest(
+    layout: &Layout,
+    manifest: &Value,
+    path: &Path,
+    platform: Option<String>,
+) -> Result<(String, Tree), ReadError> {
     let cd = desc(manifest.get("config").ok_or_else(|| invalid(path, "manifest without config"))?, path)?;
     let (config, config_path) = layout.json(&cd, "config")?;
     let diff_ids: Vec<String> = config
@@ -287,7 +325,8 @@ fn read_manifest(layout: &Layout, manifest: &Value, path: &Path, platform: Optio
         .iter()
         .map(|v| v.as_str().map(String::from).ok_or_else(|| invalid(&config_path, "diff_id is not a string")))
         .collect::<Result<_, _>>()?;
-    let layers = manifest.get("layers").and_then(Value::as_array).ok_or_else(|| invalid(path, "manifest without layers"))?;
+    let layers =
+        manifest.get("layers").and_then(Value::as_array).ok_or_else(|| invalid(path, "manifest without layers"))?;
     if layers.len() != diff_ids.len() {
         return Err(invalid(path, format!("{} layers but {} diff_ids in the config", layers.len(), diff_ids.len())));
     }
@@ -308,18 +347,23 @@ enum Compression {
 
 fn compression(media: &str) -> Option<Compression> {
     match media {
-        "application/vnd.oci.image.layer.v1.tar" | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Some(Compression::None),
+        "application/vnd.oci.image.layer.v1.tar" | "application/vnd.oci.image.layer.nondistributable.v1.tar" => {
+            Some(Compression::None)
+        }
         "application/vnd.oci.image.layer.v1.tar+gzip"
         | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
         | "application/vnd.docker.image.rootfs.diff.tar.gzip" => Some(Compression::Gzip),
-        "application/vnd.oci.image.layer.v1.tar+zstd" | "application/vnd.docker.image.rootfs.diff.tar.zstd" => Some(Compression::Zstd),
+        "application/vnd.oci.image.layer.v1.tar+zstd" | "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
+            Some(Compression::Zstd)
+        }
         _ => None,
     }
 }
 
 fn apply_layer(layout: &Layout, d: &Desc, diff_id: &str, tree: &mut Tree) -> Result<(), ReadError> {
     let path = layout.blob_path(&d.digest)?;
-    let comp = compression(&d.media_type).ok_or_else(|| invalid(&path, format!("unsupported layer media type {:?}", d.media_type)))?;
+    let comp = compression(&d.media_type)
+        .ok_or_else(|| invalid(&path, format!("unsupported layer media type {:?}", d.media_type)))?;
     if !diff_id.starts_with("sha256:") {
         return Err(invalid(&path, format!("unsupported diff_id {diff_id:?} (only sha256)")));
     }
@@ -377,19 +421,25 @@ fn apply_tar(stream: impl Read, tree: &mut Tree, blob: &Path) -> Result<(), TarE
     for entry in ar.entries()? {
         let mut e = entry?;
         let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-        let path = normalize(&raw).ok_or_else(|| TarError::Invalid(format!("layer entry {raw:?} climbs out of the root")))?;
+        let path =
+            normalize(&raw).ok_or_else(|| TarError::Invalid(format!("layer entry {raw:?} climbs out of the root")))?;
         let h = e.header();
         // Empty numeric fields read as 0, as Go's archive/tar does.
         let mode = h.mode().unwrap_or(0) & 0o7777;
         let uid = h.uid().ok().and_then(|u| u32::try_from(u).ok()).unwrap_or(0);
         let gid = h.gid().ok().and_then(|g| u32::try_from(g).ok()).unwrap_or(0);
         let kind = h.entry_type();
-        let (parent, name) = path.rsplit_once('/').map(|(p, n)| (if p.is_empty() { "/" } else { p }, n)).unwrap_or(("/", ""));
+        let (parent, name) =
+            path.rsplit_once('/').map(|(p, n)| (if p.is_empty() { "/" } else { p }, n)).unwrap_or(("/", ""));
         if let Some(hidden) = name.strip_prefix(".wh.") {
             let parent = tree.resolve_parents(&format!("{}/x", parent.trim_end_matches('/')));
-            let parent = parent.rsplit_once('/').map(|(p, _)| if p.is_empty() { "/".to_string() } else { p.to_string() }).unwrap_or_default();
+            let parent = parent
+                .rsplit_once('/')
+                .map(|(p, _)| if p.is_empty() { "/".to_string() } else { p.to_string() })
+                .unwrap_or_default();
             if hidden == ".wh..opq" {
-                let below: Vec<String> = tree.children(&parent).map(|(k, _)| k.clone()).filter(|k| !this_layer.contains(k)).collect();
+                let below: Vec<String> =
+                    tree.children(&parent).map(|(k, _)| k.clone()).filter(|k| !this_layer.contains(k)).collect();
                 for k in below {
                     tree.remove(&k);
                 }
@@ -411,8 +461,11 @@ fn apply_tar(stream: impl Read, tree: &mut Tree, blob: &Path) -> Result<(), TarE
                 Kind::Symlink(target)
             }
             tar::EntryType::Link => {
-                let raw_target = e.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-                let target = normalize(&raw_target).ok_or_else(|| TarError::Invalid(format!("hard link {raw} → {raw_target:?} climbs out of the root")))?;
+                let raw_target =
+                    e.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                let target = normalize(&raw_target).ok_or_else(|| {
+                    TarError::Invalid(format!("hard link {raw} → {raw_target:?} climbs out of the root"))
+                })?;
                 let real = tree.resolve_parents(&target);
                 match tree.get(&real) {
                     Some(Entry { kind: k @ Kind::File { .. }, .. }) => k.clone(),
@@ -487,7 +540,8 @@ mod tests {
             config["rootfs"] = serde_json::json!({ "type": "layers", "diff_ids": layers.iter().map(|l| l.2.clone()).collect::<Vec<_>>() });
             let cd = blob(dir, "application/vnd.oci.image.config.v1+json", &serde_json::to_vec(&config).unwrap());
             let lds: Vec<Value> = layers.iter().map(|(mt, data, _)| blob(dir, mt, data)).collect();
-            let m = serde_json::json!({ "schemaVersion": 2, "mediaType": MANIFEST_TYPES[0], "config": cd, "layers": lds });
+            let m =
+                serde_json::json!({ "schemaVersion": 2, "mediaType": MANIFEST_TYPES[0], "config": cd, "layers": lds });
             let mut md = blob(dir, MANIFEST_TYPES[0], &serde_json::to_vec(&m).unwrap());
             md["platform"] = platform.clone();
             manifests.push(md);
@@ -539,7 +593,9 @@ mod tests {
         };
         assert_eq!(inode("/usr/bin/a"), inode("/usr/bin/b"));
         match read_layout(tmp.path(), "other") {
-            Err(ReadError::Invalid { reason, .. }) => assert!(reason.contains("no image tagged \"other\" (tags: latest)"), "{reason}"),
+            Err(ReadError::Invalid { reason, .. }) => {
+                assert!(reason.contains("no image tagged \"other\" (tags: latest)"), "{reason}")
+            }
             other => panic!("{:?}", other.map(|v| v.len())),
         }
     }
@@ -554,7 +610,9 @@ mod tests {
         let mut tar = Vec::new();
         {
             let mut b = tar::Builder::new(&mut tar);
-            for (name, data) in [("etc/.wh.gone", &b""[..]), ("opt/.wh..wh..opq", b""), ("opt/new", b"n"), ("etc/keep", b"K")] {
+            for (name, data) in
+                [("etc/.wh.gone", &b""[..]), ("opt/.wh..wh..opq", b""), ("opt/new", b"n"), ("etc/keep", b"K")]
+            {
                 let mut h = tar::Header::new_gnu();
                 h.set_mode(0o644);
                 h.set_size(data.len() as u64);
@@ -611,7 +669,9 @@ mod tests {
         tar[at] = b'R';
         std::fs::write(&path, &tar).unwrap();
         match read_layout(tmp.path(), "latest") {
-            Err(ReadError::Digest { detail, .. }) => assert!(detail.starts_with("layer blob digest mismatch: expected"), "{detail}"),
+            Err(ReadError::Digest { detail, .. }) => {
+                assert!(detail.starts_with("layer blob digest mismatch: expected"), "{detail}")
+            }
             other => panic!("{:?}", other.map(|v| v.len())),
         }
     }
@@ -624,7 +684,9 @@ mod tests {
         let layer = ("application/vnd.oci.image.layer.v1.tar", tar, format!("sha256:{}", "0".repeat(64)));
         write_layout(tmp.path(), "v1", &[(arm64(), vec![layer])]);
         match read_layout(tmp.path(), "v1") {
-            Err(ReadError::Digest { detail, .. }) => assert!(detail.starts_with("uncompressed layer (diff_id) digest mismatch"), "{detail}"),
+            Err(ReadError::Digest { detail, .. }) => {
+                assert!(detail.starts_with("uncompressed layer (diff_id) digest mismatch"), "{detail}")
+            }
             other => panic!("{:?}", other.map(|v| v.len())),
         }
     }

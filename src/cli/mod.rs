@@ -143,7 +143,10 @@ pub fn exit_code(e: &BuildError) -> u8 {
     match e {
         BuildError::Spec(_) => exit::USAGE,
         BuildError::Repo(r) => match r {
-            RepoError::NoMirror { .. } | RepoError::BadMirror { .. } | RepoError::Key { .. } | RepoError::NoIndex { .. } => exit::USAGE,
+            RepoError::NoMirror { .. }
+            | RepoError::BadMirror { .. }
+            | RepoError::Key { .. }
+            | RepoError::NoIndex { .. } => exit::USAGE,
             RepoError::Fetch { .. } | RepoError::NotFound { .. } => exit::NETWORK,
             RepoError::Cache { .. } => exit::FAILURE,
             _ => exit::VERIFY,
@@ -162,12 +165,13 @@ pub fn exit_code(e: &BuildError) -> u8 {
 }
 
 fn options(archive: &ArchiveArgs, output: PathBuf) -> Result<BuildOptions, BuildError> {
-    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => Some(
-            v.trim().parse::<i64>().map_err(|_| BuildError::Other(format!("SOURCE_DATE_EPOCH={v:?} is not an integer number of seconds")))?,
-        ),
-        _ => None,
-    };
+    let epoch =
+        match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.trim().is_empty() => Some(v.trim().parse::<i64>().map_err(|_| {
+                BuildError::Other(format!("SOURCE_DATE_EPOCH={v:?} is not an integer number of seconds"))
+            })?),
+            _ => None,
+        };
     Ok(BuildOptions {
         output,
         cache_dir: archive.cache_dir.clone().unwrap_or_else(Cache::default_dir),

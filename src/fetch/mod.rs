@@ -129,7 +129,12 @@ impl Cache {
         if self.offline {
             return Err(RepoError::Fetch {
                 url: want.url.into(),
-                reason: format!("{} (sha256 {}) is not in the cache {} and --offline forbids downloading", want.what, want.sha256, self.root.display()),
+                reason: format!(
+                    "{} (sha256 {}) is not in the cache {} and --offline forbids downloading",
+                    want.what,
+                    want.sha256,
+                    self.root.display()
+                ),
             });
         }
         let data = transport.get(want.url)?;

@@ -19,7 +19,8 @@ pub fn write_layout(dir: &Path, blobs: &[&Blob], refs: &[(String, &Blob)]) -> Re
     refuse_foreign_dir(dir)?;
     std::fs::create_dir_all(parent).map_err(io(parent.into()))?;
     let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "image".into());
-    let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(parent).map_err(io(parent.into()))?;
+    let tmp =
+        tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(parent).map_err(io(parent.into()))?;
     let blob_dir = tmp.path().join("blobs/sha256");
     std::fs::create_dir_all(&blob_dir).map_err(io(blob_dir.clone()))?;
     for b in blobs {
@@ -72,7 +73,10 @@ pub fn write_layout(dir: &Path, blobs: &[&Blob], refs: &[(String, &Blob)]) -> Re
 fn refuse_foreign_dir(dir: &Path) -> Result<(), OciError> {
     let foreign = |what: &str| OciError::Io {
         path: dir.into(),
-        source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{what}; refusing to replace it (choose another --output)")),
+        source: std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{what}; refusing to replace it (choose another --output)"),
+        ),
     };
     match std::fs::symlink_metadata(dir) {
         Err(_) => Ok(()),

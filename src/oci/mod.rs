@@ -62,7 +62,11 @@ impl Blob {
     }
 
     /// A descriptor for this blob, with optional platform and annotations.
-    pub fn descriptor(&self, platform: Option<&Platform>, annotations: &BTreeMap<String, String>) -> Result<Descriptor, OciError> {
+    pub fn descriptor(
+        &self,
+        platform: Option<&Platform>,
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<Descriptor, OciError> {
         descriptor(&self.media_type, &self.digest, self.data.len() as u64, platform, annotations)
     }
 }

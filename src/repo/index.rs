@@ -91,7 +91,11 @@ pub fn locate(
     arch: &str,
 ) -> Result<(String, String, IndexEntry, IndexCompression), RepoError> {
     let dir = format!("{component}/binary-{arch}");
-    for (name, comp) in [("Packages.xz", IndexCompression::Xz), ("Packages.gz", IndexCompression::Gz), ("Packages", IndexCompression::None)] {
+    for (name, comp) in [
+        ("Packages.xz", IndexCompression::Xz),
+        ("Packages.gz", IndexCompression::Gz),
+        ("Packages", IndexCompression::None),
+    ] {
         let path = format!("{dir}/{name}");
         if let Some(entry) = release.files.get(&path) {
             let url = if release.acquire_by_hash {
@@ -121,15 +125,34 @@ pub fn decompress(what: &str, compressed: &[u8], compression: IndexCompression) 
 }
 
 /// Parse a verified, uncompressed index.
-pub fn parse(release: &VerifiedRelease, component: &str, arch: &str, text: &[u8], sha256: &str) -> Result<PackageIndex, RepoError> {
+pub fn parse(
+    release: &VerifiedRelease,
+    component: &str,
+    arch: &str,
+    text: &[u8],
+    sha256: &str,
+) -> Result<PackageIndex, RepoError> {
     let what = format!("{} {component}/binary-{arch}", release.suite);
-    let text = std::str::from_utf8(text).map_err(|e| RepoError::BadIndex { what: what.clone(), reason: e.to_string() })?;
-    let packages = parse_text(text, &release.suite, component, &release.base_url).map_err(|reason| RepoError::BadIndex { what, reason })?;
-    Ok(PackageIndex { suite: release.suite.clone(), component: component.into(), arch: arch.into(), sha256: sha256.into(), packages })
+    let text =
+        std::str::from_utf8(text).map_err(|e| RepoError::BadIndex { what: what.clone(), reason: e.to_string() })?;
+    let packages = parse_text(text, &release.suite, component, &release.base_url)
+        .map_err(|reason| RepoError::BadIndex { what, reason })?;
+    Ok(PackageIndex {
+        suite: release.suite.clone(),
+        component: component.into(),
+        arch: arch.into(),
+        sha256: sha256.into(),
+        packages,
+    })
 }
 
 /// Parse Packages stanzas from `reader`.
-pub fn parse_stanzas(mut reader: impl BufRead, suite: &str, component: &str, base_url: &str) -> Result<Vec<Arc<BinaryPackage>>, String> {
+pub fn parse_stanzas(
+    mut reader: impl BufRead,
+    suite: &str,
+    component: &str,
+    base_url: &str,
+) -> Result<Vec<Arc<BinaryPackage>>, String> {
     let mut text = String::new();
     reader.read_to_string(&mut text).map_err(|e| e.to_string())?;
     parse_text(&text, suite, component, base_url)
@@ -164,7 +187,8 @@ pub fn parse_text(text: &str, suite: &str, component: &str, base_url: &str) -> R
     }
     chunks.push(&text[start..]);
     let results: Vec<Result<Vec<Arc<BinaryPackage>>, String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks.iter().map(|c| s.spawn(move || parse_chunk(c, suite, component, base_url))).collect();
+        let handles: Vec<_> =
+            chunks.iter().map(|c| s.spawn(move || parse_chunk(c, suite, component, base_url))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("parser panicked".into()))).collect()
     });
     let mut out = Vec::new();
@@ -219,7 +243,8 @@ fn stanza(fields: &[(&str, Cow<str>)], suite: &str, component: &str, base_url: &
     let name = get("Package").ok_or("stanza without Package")?.to_string();
     let required = |f: &str| get(f).ok_or_else(|| format!("package {name}: missing {f}"));
     let version_str = required("Version")?;
-    let version = Version::parse(version_str).map_err(|e| format!("package {name}: bad Version {version_str:?}: {e}"))?;
+    let version =
+        Version::parse(version_str).map_err(|e| format!("package {name}: bad Version {version_str:?}: {e}"))?;
     let number = |f: &str, v: &str| v.parse::<u64>().map_err(|_| format!("package {name}: bad {f} {v:?}"));
     let size = number("Size", required("Size")?)?;
     let installed_size = get("Installed-Size").map(|v| number("Installed-Size", v)).transpose()?.unwrap_or(0);

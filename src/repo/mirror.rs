@@ -37,7 +37,10 @@ pub fn parse_overrides<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<
                 _ => (None, item),
             };
             if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file://")) {
-                return Err(RepoError::BadMirror { value: item.into(), reason: "expected an http://, https:// or file:// URL".into() });
+                return Err(RepoError::BadMirror {
+                    value: item.into(),
+                    reason: "expected an http://, https:// or file:// URL".into(),
+                });
             }
             out.push(MirrorOverride { pattern, url: url.trim_end_matches('/').to_string() });
         }
@@ -200,7 +203,13 @@ mod tests {
     #[test]
     fn nothing_configured_names_all_three_ways() {
         let err = choose("bookworm", None, &[], &[]).unwrap_err().to_string();
-        assert!(err.contains("url:") && err.contains("--mirror") && err.contains("DISTILL_MIRROR") && err.contains("apt sources"), "{err}");
+        assert!(
+            err.contains("url:")
+                && err.contains("--mirror")
+                && err.contains("DISTILL_MIRROR")
+                && err.contains("apt sources"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -175,7 +175,8 @@ fn primary_unusable(key: &SignedPublicKey, now: DateTime<Utc>) -> Option<String>
         return Some("primary key is revoked".into());
     }
     let own = |s: &&pgp::packet::Signature| s.issuer().iter().any(|i| **i == primary.key_id());
-    let self_sigs: Vec<&pgp::packet::Signature> = key.details.users.iter().flat_map(|u| u.signatures.iter()).filter(own).collect();
+    let self_sigs: Vec<&pgp::packet::Signature> =
+        key.details.users.iter().flat_map(|u| u.signatures.iter()).filter(own).collect();
     if let Some(exp) = self_sigs.iter().filter_map(|s| s.key_expiration_time()).max() {
         if *primary.created_at() + *exp < now {
             return Some(format!("primary key expired at {}", *primary.created_at() + *exp));
@@ -189,7 +190,11 @@ fn primary_unusable(key: &SignedPublicKey, now: DateTime<Utc>) -> Option<String>
 
 /// Why a subkey cannot be used, if so: no valid binding signature with the
 /// signing flag, revoked, or expired at `now` (RFC 4880 §5.2.1, §5.2.3.6).
-fn subkey_unusable(key: &SignedPublicKey, sub: &pgp::composed::SignedPublicSubKey, now: DateTime<Utc>) -> Option<String> {
+fn subkey_unusable(
+    key: &SignedPublicKey,
+    sub: &pgp::composed::SignedPublicSubKey,
+    now: DateTime<Utc>,
+) -> Option<String> {
     use pgp::packet::SignatureType;
     let primary = &key.primary_key;
     let valid = |s: &&pgp::packet::Signature| s.verify_key_binding(primary, &sub.key).is_ok();
@@ -211,7 +216,11 @@ fn subkey_unusable(key: &SignedPublicKey, sub: &pgp::composed::SignedPublicSubKe
 }
 
 /// Return the key file that made a good signature, or why none did.
-fn check_signature(sigs: &pgp_cleartext::CleartextSignatures, keys: &[TrustedKey], now: DateTime<Utc>) -> Result<PathBuf, String> {
+fn check_signature(
+    sigs: &pgp_cleartext::CleartextSignatures,
+    keys: &[TrustedKey],
+    now: DateTime<Utc>,
+) -> Result<PathBuf, String> {
     let mut reasons = Vec::new();
     for k in keys {
         // The primary key, then each subkey (Debian signs with subkeys);
@@ -242,11 +251,12 @@ fn check_signature(sigs: &pgp_cleartext::CleartextSignatures, keys: &[TrustedKey
         }
     }
     if reasons.is_empty() {
-        let issuers: Vec<String> = sigs
-            .iter_signatures()
-            .flat_map(|s| s.issuer().into_iter().map(hex::encode))
-            .collect();
-        reasons.push(format!("signed only by unknown key(s) {}", if issuers.is_empty() { "(none)".into() } else { issuers.join(", ") }));
+        let issuers: Vec<String> =
+            sigs.iter_signatures().flat_map(|s| s.issuer().into_iter().map(hex::encode)).collect();
+        reasons.push(format!(
+            "signed only by unknown key(s) {}",
+            if issuers.is_empty() { "(none)".into() } else { issuers.join(", ") }
+        ));
     }
     Err(reasons.join("; "))
 }

@@ -87,7 +87,10 @@ impl Transport {
                 Err(e) => strip_url(&e.to_string()),
             };
             if attempt >= RETRIES {
-                return Err(RepoError::Fetch { url: shown, reason: format!("{transient} (after {} attempts)", attempt + 1) });
+                return Err(RepoError::Fetch {
+                    url: shown,
+                    reason: format!("{transient} (after {} attempts)", attempt + 1),
+                });
             }
             std::thread::sleep(self.backoff * 2u32.pow(attempt));
             attempt += 1;
@@ -98,7 +101,9 @@ impl Transport {
 /// Remove `user:password@` from a URL for display.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s && !url[s + 3..at].contains('/') => format!("{}{}", &url[..s + 3], &url[at + 1..]),
+        (Some(s), Some(at)) if at > s && !url[s + 3..at].contains('/') => {
+            format!("{}{}", &url[..s + 3], &url[at + 1..])
+        }
         _ => url.to_string(),
     }
 }

@@ -15,8 +15,8 @@ pub mod why;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use debian_packaging::dependency::{SingleDependency, VersionRelationship};
 use crate::version::{self, Version};
+use debian_packaging::dependency::{SingleDependency, VersionRelationship};
 
 pub use universe::Universe;
 
@@ -82,7 +82,12 @@ pub struct Request {
 impl Request {
     /// A request for `packages` on `arch`, with no exclusions or preferences.
     pub fn new(arch: &str, packages: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        Request { arch: arch.into(), packages: packages.into_iter().map(Into::into).collect(), exclude: BTreeSet::new(), prefer: Vec::new() }
+        Request {
+            arch: arch.into(),
+            packages: packages.into_iter().map(Into::into).collect(),
+            exclude: BTreeSet::new(),
+            prefer: Vec::new(),
+        }
     }
 }
 

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use debian_packaging::dependency::{DependencyList, SingleDependency};
 
 use super::{
-    applies_to_arch, base_name, package_satisfies, priority_rank, satisfies_version, Dropped, Edge, Request, Resolution,
-    ResolveError, Universe,
+    applies_to_arch, base_name, package_satisfies, priority_rank, satisfies_version, Dropped, Edge, Request,
+    Resolution, ResolveError, Universe,
 };
 use crate::repo::BinaryPackage;
 use crate::version::Version;
@@ -112,7 +112,11 @@ impl<'a> State<'a> {
         self.res.requested = requests.iter().map(|(n, _)| n.clone()).collect();
         for (name, dep) in &requests {
             if self.request.exclude.contains(name) {
-                return Err(self.unsatisfiable(name, None, vec![format!("{name}: listed in both packages and exclude")]));
+                return Err(self.unsatisfiable(
+                    name,
+                    None,
+                    vec![format!("{name}: listed in both packages and exclude")],
+                ));
             }
             self.constraints.entry(name.clone()).or_default().push((dep.clone(), "spec".into()));
         }
@@ -249,7 +253,12 @@ impl<'a> State<'a> {
     }
 
     /// The best package for one alternative `d`, or `None` (reasons in `tried`).
-    fn pick(&self, d: &SingleDependency, from: &str, tried: &mut Vec<String>) -> Result<Option<Arc<BinaryPackage>>, ResolveError> {
+    fn pick(
+        &self,
+        d: &SingleDependency,
+        from: &str,
+        tried: &mut Vec<String>,
+    ) -> Result<Option<Arc<BinaryPackage>>, ResolveError> {
         let name = base_name(&d.package);
         let any = d.package.ends_with(":any");
         if let Some(c) = self.chosen.get(name) {
@@ -290,13 +299,20 @@ impl<'a> State<'a> {
         self.conflict(cand)
     }
 
-    fn pick_provider(&self, d: &SingleDependency, from: &str, tried: &mut Vec<String>) -> Result<Option<Arc<BinaryPackage>>, ResolveError> {
+    fn pick_provider(
+        &self,
+        d: &SingleDependency,
+        from: &str,
+        tried: &mut Vec<String>,
+    ) -> Result<Option<Arc<BinaryPackage>>, ResolveError> {
         let name = base_name(&d.package);
         let mut ok: Vec<Arc<BinaryPackage>> = Vec::new();
         for (p, provided) in self.universe.providers(name) {
             let why = match (&d.version_constraint, provided) {
                 (Some(_), None) => Some(format!("provides {name} without a version, which cannot meet {d}")),
-                (Some(_), Some(v)) if !satisfies_version(v, d) => Some(format!("provides {name} {v}, which does not meet {d}")),
+                (Some(_), Some(v)) if !satisfies_version(v, d) => {
+                    Some(format!("provides {name} {v}, which does not meet {d}"))
+                }
                 _ if ok.iter().any(|q| q.name == p.name) => continue,
                 _ => match self.chosen.get(&p.name) {
                     Some(c) if c.pkg.version != p.version => Some(format!("another version of {} is chosen", p.name)),
@@ -325,7 +341,13 @@ impl<'a> State<'a> {
                 name: name.into(),
                 arch: self.request.arch.clone(),
                 chain: if from == "spec" { "spec".into() } else { self.res.chain(from) },
-                providers: top.iter().map(|p| p.name.as_str()).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", "),
+                providers: top
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         };
         for p in &ok {
@@ -376,7 +398,10 @@ impl<'a> State<'a> {
                 let group: Vec<_> = group.into_iter().filter(|d| applies_to_arch(d, &self.request.arch)).collect();
                 if let [d] = group.as_slice() {
                     if d.version_constraint.is_some() {
-                        self.constraints.entry(base_name(&d.package).into()).or_default().push((d.clone(), pkg.name.clone()));
+                        self.constraints
+                            .entry(base_name(&d.package).into())
+                            .or_default()
+                            .push((d.clone(), pkg.name.clone()));
                     }
                 }
             }
@@ -394,7 +419,8 @@ impl<'a> State<'a> {
         };
         tried.sort();
         tried.dedup();
-        let tried = if tried.is_empty() { " (none)".into() } else { tried.iter().map(|t| format!("\n    - {t}")).collect() };
+        let tried =
+            if tried.is_empty() { " (none)".into() } else { tried.iter().map(|t| format!("\n    - {t}")).collect() };
         ResolveError::Unsatisfiable { what: what.into(), arch: self.request.arch.clone(), chain, tried }
     }
 }

@@ -31,7 +31,13 @@ fn pkg(name: &str, version: &str, fields: &[(&str, &str)]) -> Arc<BinaryPackage>
 }
 
 fn universe(pkgs: Vec<Arc<BinaryPackage>>) -> Universe {
-    let idx = PackageIndex { suite: "s".into(), component: "main".into(), arch: "amd64".into(), sha256: String::new(), packages: pkgs };
+    let idx = PackageIndex {
+        suite: "s".into(),
+        component: "main".into(),
+        arch: "amd64".into(),
+        sha256: String::new(),
+        packages: pkgs,
+    };
     Universe::new([&idx], "amd64")
 }
 
@@ -104,7 +110,12 @@ fn versioned_dependency_needs_versioned_provides() {
 
 #[test]
 fn highest_version_wins_unless_constrained() {
-    let u = universe(vec![pkg("a", "1", &[("Depends", "b (<< 2)")]), pkg("b", "1.5", &[]), pkg("b", "2.1", &[]), pkg("c", "1", &[("Depends", "b")])]);
+    let u = universe(vec![
+        pkg("a", "1", &[("Depends", "b (<< 2)")]),
+        pkg("b", "1.5", &[]),
+        pkg("b", "2.1", &[]),
+        pkg("c", "1", &[("Depends", "b")]),
+    ]);
     let r = resolve(&u, &req(&["a"], &[])).unwrap();
     assert_eq!(r.packages["b"].version.to_string(), "1.5");
     let r = resolve(&u, &req(&["c"], &[])).unwrap();
@@ -120,7 +131,10 @@ fn tilde_constraint_is_met_by_plus_version() {
 
 #[test]
 fn any_qualifier_needs_multi_arch_allowed() {
-    let u = universe(vec![pkg("a", "1", &[("Depends", "python3:any (>= 3)")]), pkg("python3", "3.11", &[("Multi-Arch", "allowed")])]);
+    let u = universe(vec![
+        pkg("a", "1", &[("Depends", "python3:any (>= 3)")]),
+        pkg("python3", "3.11", &[("Multi-Arch", "allowed")]),
+    ]);
     assert_eq!(names(&resolve(&u, &req(&["a"], &[])).unwrap()), ["a", "python3"]);
     let u = universe(vec![pkg("a", "1", &[("Depends", "python3:any")]), pkg("python3", "3.11", &[])]);
     let err = resolve(&u, &req(&["a"], &[])).unwrap_err().to_string();
@@ -200,7 +214,8 @@ fn why_lists_every_chain_and_passed_over_alternatives() {
     ]);
     let r = resolve(&u, &req(&["a", "b"], &[])).unwrap();
     let w = why::why(&r, "c");
-    let chains: Vec<String> = w.chains.iter().map(|c| c.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(">")).collect();
+    let chains: Vec<String> =
+        w.chains.iter().map(|c| c.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(">")).collect();
     assert_eq!(chains, ["spec>a>c", "spec>b>c"]);
     let w = why::why(&r, "mawk");
     assert_eq!(w.chains.len(), 2, "{w:?}");
@@ -216,7 +231,12 @@ fn architecture_all_packages_are_candidates() {
 
 #[test]
 fn excluded_dependency_group_is_dropped_and_recorded() {
-    let u = universe(vec![pkg("a", "1", &[("Depends", "debconf (>= 0.5) | debconf-2.0, b")]), pkg("debconf", "1", &[]), pkg("cdebconf", "1", &[("Provides", "debconf-2.0")]), pkg("b", "1", &[])]);
+    let u = universe(vec![
+        pkg("a", "1", &[("Depends", "debconf (>= 0.5) | debconf-2.0, b")]),
+        pkg("debconf", "1", &[]),
+        pkg("cdebconf", "1", &[("Provides", "debconf-2.0")]),
+        pkg("b", "1", &[]),
+    ]);
     let r = resolve(&u, &req(&["a"], &["debconf"])).unwrap();
     assert_eq!(names(&r), ["a", "b"]);
     assert_eq!(r.dropped, vec![Dropped { package: "a".into(), dependency: "debconf (>= 0.5) | debconf-2.0".into() }]);
@@ -224,7 +244,11 @@ fn excluded_dependency_group_is_dropped_and_recorded() {
 
 #[test]
 fn missing_dependency_reports_chain_and_candidates() {
-    let u = universe(vec![pkg("a", "1", &[("Depends", "b")]), pkg("b", "1", &[("Depends", "c (>= 2)")]), pkg("c", "1", &[])]);
+    let u = universe(vec![
+        pkg("a", "1", &[("Depends", "b")]),
+        pkg("b", "1", &[("Depends", "c (>= 2)")]),
+        pkg("c", "1", &[]),
+    ]);
     let err = resolve(&u, &req(&["a"], &[])).unwrap_err().to_string();
     assert!(err.contains("cannot satisfy c (>= 2)"), "{err}");
     assert!(err.contains("spec → a → b"), "{err}");
@@ -246,7 +270,12 @@ fn conflicting_alternative_is_skipped() {
 
 #[test]
 fn result_does_not_depend_on_request_order() {
-    let u = universe(vec![pkg("a", "1", &[("Depends", "x | y")]), pkg("b", "1", &[("Depends", "y | x")]), pkg("x", "1", &[]), pkg("y", "1", &[])]);
+    let u = universe(vec![
+        pkg("a", "1", &[("Depends", "x | y")]),
+        pkg("b", "1", &[("Depends", "y | x")]),
+        pkg("x", "1", &[]),
+        pkg("y", "1", &[]),
+    ]);
     let one = names(&resolve(&u, &req(&["a", "b"], &[])).unwrap());
     let two = names(&resolve(&u, &req(&["b", "a"], &[])).unwrap());
     assert_eq!(one, two);

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use debian_packaging::dependency::DependencyList;
 use crate::version::Version;
+use debian_packaging::dependency::DependencyList;
 
 use crate::repo::{BinaryPackage, PackageIndex};
 

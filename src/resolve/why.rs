@@ -22,7 +22,10 @@ pub struct Why {
 
 /// Explain `target` in `res`.
 pub fn why(res: &Resolution, target: &str) -> Why {
-    let mut w = Why { met: res.edges.iter().filter(|e| e.to.as_deref() == Some(target)).cloned().collect(), ..Default::default() };
+    let mut w = Why {
+        met: res.edges.iter().filter(|e| e.to.as_deref() == Some(target)).cloned().collect(),
+        ..Default::default()
+    };
     for e in &res.edges {
         for p in &e.passed_over {
             let subject = p.split([' ', ':']).next().unwrap_or("");
@@ -71,7 +74,11 @@ pub fn render(target: &str, w: &Why, installed: Option<&str>) -> String {
         None => out.push_str(&format!("{target} is not installed.\n")),
     }
     if !w.chains.is_empty() {
-        out.push_str(&format!("\nchains from the spec ({}{}):\n", w.chains.len(), if w.truncated { ", truncated" } else { "" }));
+        out.push_str(&format!(
+            "\nchains from the spec ({}{}):\n",
+            w.chains.len(),
+            if w.truncated { ", truncated" } else { "" }
+        ));
         for chain in &w.chains {
             let mut line = String::from("  spec");
             for (node, via) in chain.iter().skip(1) {
@@ -94,7 +101,13 @@ pub fn render(target: &str, w: &Why, installed: Option<&str>) -> String {
     if !w.passed_over.is_empty() {
         out.push_str(&format!("\nwhere {target} was passed over:\n"));
         for (e, reason) in &w.passed_over {
-            out.push_str(&format!("  {} {}: {} → {}\n    - {reason}\n", e.from, e.field, e.dependency, e.to.as_deref().unwrap_or("(dropped)")));
+            out.push_str(&format!(
+                "  {} {}: {} → {}\n    - {reason}\n",
+                e.from,
+                e.field,
+                e.dependency,
+                e.to.as_deref().unwrap_or("(dropped)")
+            ));
         }
     }
     out

@@ -33,7 +33,11 @@ pub(super) fn load_chain(path: &Path, seen: &mut Vec<PathBuf>) -> Result<LoadedS
     absolutize_keys(&mut spec, path);
     let canonical = path.canonicalize().unwrap_or_else(|_| path.into());
     if seen.contains(&canonical) {
-        return Err(SpecError::Invalid { path: path.into(), field: "extends".into(), message: "specs extend each other in a cycle".into() });
+        return Err(SpecError::Invalid {
+            path: path.into(),
+            field: "extends".into(),
+            message: "specs extend each other in a cycle".into(),
+        });
     }
     seen.push(canonical);
     let Some(parent_ref) = spec.extends.clone() else {
@@ -136,7 +140,11 @@ mod tests {
             "base.yaml",
             "name: base\nsources:\n  - suite: bookworm\n    keys: [keys/k.asc]\narchs: [amd64, arm64]\npackages: [libc6]\nexclude: [debconf]\npaths:\n  exclude: [/usr/share/doc]\n  keep: []\nimage:\n  env: {A: '1'}\n  entrypoint: [/x]\n",
         );
-        let child = write(&d.path().join("specs"), "cc.yaml", "name: cc\nextends: base.yaml\npackages: [libstdc++6]\nimage:\n  env: {B: '2'}\nvariants: [nonroot]\n");
+        let child = write(
+            &d.path().join("specs"),
+            "cc.yaml",
+            "name: cc\nextends: base.yaml\npackages: [libstdc++6]\nimage:\n  env: {B: '2'}\nvariants: [nonroot]\n",
+        );
         let l = super::super::load(&child).unwrap();
         assert_eq!(l.spec.name, "cc");
         assert_eq!(l.spec.packages, ["libc6", "libstdc++6"]);
@@ -149,7 +157,11 @@ mod tests {
         assert_eq!(l.parents.len(), 1);
         // The digest covers the parent: changing it changes the child's digest.
         let before = l.digest();
-        write(&d.path().join("specs"), "base.yaml", &std::fs::read_to_string(d.path().join("specs/base.yaml")).unwrap().replace("libc6", "libc6, zlib1g"));
+        write(
+            &d.path().join("specs"),
+            "base.yaml",
+            &std::fs::read_to_string(d.path().join("specs/base.yaml")).unwrap().replace("libc6", "libc6, zlib1g"),
+        );
         assert_ne!(super::super::load(&child).unwrap().digest(), before);
     }
 

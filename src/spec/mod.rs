@@ -297,23 +297,19 @@ pub fn parse(path: &Path, raw: &[u8]) -> Result<Spec, SpecError> {
 pub(crate) fn parse_unvalidated(path: &Path, raw: &[u8]) -> Result<Spec, SpecError> {
     let spec: Spec = serde_yaml::from_slice(raw).map_err(|e| SpecError::Parse {
         path: path.into(),
-        location: e
-            .location()
-            .map(|l| format!(" at line {} column {}", l.line(), l.column()))
-            .unwrap_or_default(),
+        location: e.location().map(|l| format!(" at line {} column {}", l.line(), l.column())).unwrap_or_default(),
         message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
     })?;
     Ok(spec)
 }
 
 fn validate(path: &Path, spec: &Spec) -> Result<(), SpecError> {
-    let invalid = |field: &str, message: String| SpecError::Invalid {
-        path: path.into(),
-        field: field.into(),
-        message,
-    };
+    let invalid = |field: &str, message: String| SpecError::Invalid { path: path.into(), field: field.into(), message };
     if spec.version != 1 {
-        return Err(invalid("version", format!("unsupported spec version {}; this distill reads version 1", spec.version)));
+        return Err(invalid(
+            "version",
+            format!("unsupported spec version {}; this distill reads version 1", spec.version),
+        ));
     }
     let name_ok = !spec.name.is_empty()
         && spec.name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -332,11 +328,17 @@ fn validate(path: &Path, spec: &Spec) -> Result<(), SpecError> {
             return Err(invalid(&format!("sources[{i}].components"), "at least one component is required".into()));
         }
         if s.keys.is_empty() {
-            return Err(invalid(&format!("sources[{i}].keys"), "at least one key file is required (see keys/README.md)".into()));
+            return Err(invalid(
+                &format!("sources[{i}].keys"),
+                "at least one key file is required (see keys/README.md)".into(),
+            ));
         }
         if let Some(url) = &s.url {
             if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file://")) {
-                return Err(invalid(&format!("sources[{i}].url"), format!("{url:?} is not an http(s):// or file:// URL")));
+                return Err(invalid(
+                    &format!("sources[{i}].url"),
+                    format!("{url:?} is not an http(s):// or file:// URL"),
+                ));
             }
         }
     }

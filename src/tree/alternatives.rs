@@ -16,7 +16,8 @@
 //! - **A short table** of other packages' registrations ([`KNOWN`]).
 //!
 //! A link is only made when its target exists in the tree, and never over
-//! an entry a package shipped.
+//! an entry a package shipped; a slave link only where its directory exists
+//! (so nothing is made under `/usr/share/man` when the path filters dropped it).
 
 use std::collections::BTreeMap;
 
@@ -40,12 +41,32 @@ pub struct Alternative {
     pub slaves: Vec<(String, String, String)>,
 }
 
+/// A registration from a postinst script, written out by hand.
+#[derive(Debug, Clone, Copy)]
+pub struct Known {
+    /// The public link.
+    pub link: &'static str,
+    /// Generic name.
+    pub name: &'static str,
+    /// Target.
+    pub path: &'static str,
+    /// Priority.
+    pub priority: i64,
+    /// Slaves as (link, name, path).
+    pub slaves: &'static [(&'static str, &'static str, &'static str)],
+}
+
 /// Registrations made by postinst scripts of packages without a data file
-/// to read: (link, name, path, priority, slaves as (link, name, path)).
-/// Entries whose path is not in the tree are ignored.
-pub const KNOWN: &[(&str, &str, &str, i64, &[(&str, &str, &str)])] = &[
+/// to read. Entries whose path is not in the tree are ignored.
+pub const KNOWN: &[Known] = &[
     // nodejs (bookworm) postinst.
-    ("/usr/bin/js", "js", "/usr/bin/nodejs", 200, &[("/usr/share/man/man1/js.1.gz", "js.1.gz", "/usr/share/man/man1/nodejs.1.gz")]),
+    Known {
+        link: "/usr/bin/js",
+        name: "js",
+        path: "/usr/bin/nodejs",
+        priority: 200,
+        slaves: &[("/usr/share/man/man1/js.1.gz", "js.1.gz", "/usr/share/man/man1/nodejs.1.gz")],
+    },
 ];
 
 /// Parse a `.jinfo` file. `basedir` is `/usr/lib/jvm/<name>` from its
@@ -70,7 +91,13 @@ pub fn parse_jinfo(text: &str) -> Vec<Alternative> {
         if !matches!(kind, "hl" | "jre" | "jdkhl" | "jdk") || !valid_name(tool) || !path.starts_with('/') {
             continue;
         }
-        out.push(Alternative { name: tool.into(), link: format!("/usr/bin/{tool}"), path: path.into(), priority, slaves: Vec::new() });
+        out.push(Alternative {
+            name: tool.into(),
+            link: format!("/usr/bin/{tool}"),
+            path: path.into(),
+            priority,
+            slaves: Vec::new(),
+        });
     }
     for alt in &mut out {
         // The postinst's $basedir; the jinfo's tool paths sit in $basedir/{bin,lib}.
@@ -105,13 +132,13 @@ pub fn registrations(tree: &Tree) -> Vec<Alternative> {
             out.extend(parse_jinfo(&String::from_utf8_lossy(data)));
         }
     }
-    for (link, name, path, priority, slaves) in KNOWN {
+    for k in KNOWN {
         out.push(Alternative {
-            name: (*name).into(),
-            link: (*link).into(),
-            path: (*path).into(),
-            priority: *priority,
-            slaves: slaves.iter().map(|(l, n, p)| ((*l).into(), (*n).into(), (*p).into())).collect(),
+            name: k.name.into(),
+            link: k.link.into(),
+            path: k.path.into(),
+            priority: k.priority,
+            slaves: k.slaves.iter().map(|(l, n, p)| ((*l).into(), (*n).into(), (*p).into())).collect(),
         });
     }
     out
@@ -143,7 +170,9 @@ pub fn write_alternatives(tree: &mut Tree) -> Vec<String> {
         }
         made.push(alt.link.clone());
         for (l, n, p) in &alt.slaves {
-            if tree.resolve(p).is_some() && link(tree, l, n, p) {
+            // A slave goes only where its directory is: when the path
+            // filters removed `/usr/share/man`, no man page links.
+            if tree.resolve(p).is_some() && tree.resolve(parent(l)).is_some() && link(tree, l, n, p) {
                 made.push(l.clone());
             }
         }
@@ -190,7 +219,8 @@ jdk jconsole /usr/lib/jvm/java-17-openjdk-amd64/bin/jconsole\n";
         let base = format!("/usr/lib/jvm/{name}");
         let jinfo = JINFO.replace("java-17-openjdk-amd64", name).replace("1711", &priority.to_string());
         t.insert(&format!("/usr/lib/jvm/.{name}.jinfo"), Entry::file(0o644, jinfo.into_bytes(), 2));
-        for f in ["bin/java", "bin/keytool", "lib/jexec", "lib/jar.binfmt"] {
+        t.insert("/usr/share/binfmts", Entry::dir(0o755));
+        for f in ["bin/java", "bin/keytool", "lib/jexec", "lib/jar.binfmt", "man/man1/java.1.gz"] {
             let inode = t.new_inode();
             t.insert(&format!("{base}/{f}"), Entry::file(0o755, vec![], inode));
         }
@@ -204,11 +234,26 @@ jdk jconsole /usr/lib/jvm/java-17-openjdk-amd64/bin/jconsole\n";
         let made = write_alternatives(&mut t);
         assert_eq!(made, vec!["/usr/bin/java", "/usr/bin/jexec", "/usr/bin/keytool", "/usr/share/binfmts/jar"]);
         assert_eq!(t.get("/usr/bin/java").unwrap().kind, Kind::Symlink("/etc/alternatives/java".into()));
-        assert_eq!(t.get("/etc/alternatives/java").unwrap().kind, Kind::Symlink("/usr/lib/jvm/java-17-openjdk-amd64/bin/java".into()));
+        assert_eq!(
+            t.get("/etc/alternatives/java").unwrap().kind,
+            Kind::Symlink("/usr/lib/jvm/java-17-openjdk-amd64/bin/java".into())
+        );
         assert_eq!(t.resolve("/usr/bin/java").as_deref(), Some("/usr/lib/jvm/java-17-openjdk-amd64/bin/java"));
-        assert_eq!(t.resolve("/usr/share/binfmts/jar").as_deref(), Some("/usr/lib/jvm/java-17-openjdk-amd64/lib/jar.binfmt"));
+        assert_eq!(
+            t.resolve("/usr/share/binfmts/jar").as_deref(),
+            Some("/usr/lib/jvm/java-17-openjdk-amd64/lib/jar.binfmt")
+        );
         assert!(t.get("/usr/bin/javac").is_none(), "JDK tool without the JDK");
-        assert!(t.get("/usr/share/man/man1/java.1.gz").is_none(), "man page filtered away");
+        assert!(t.get("/usr/share/man/man1/java.1.gz").is_none(), "no /usr/share/man/man1: no man links");
+        // With man pages kept, the slave link is made.
+        let mut t = Tree::new();
+        t.insert("/usr/share/man/man1", Entry::dir(0o755));
+        jre(&mut t, "java-17-openjdk-amd64", 1711);
+        assert!(write_alternatives(&mut t).contains(&"/usr/share/man/man1/java.1.gz".to_string()));
+        assert_eq!(
+            t.resolve("/usr/share/man/man1/java.1.gz").as_deref(),
+            Some("/usr/lib/jvm/java-17-openjdk-amd64/man/man1/java.1.gz")
+        );
     }
 
     #[test]

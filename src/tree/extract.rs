@@ -38,7 +38,12 @@ pub const MAX_UNPACKED: u64 = 4 << 30;
 
 /// Extract `data` (an uncompressed tar stream) of `package` into `tree`.
 /// Returns the paths written (kept by the filter), in archive order.
-pub fn extract(tree: &mut Tree, package: &str, data: impl Read, filter: &PathFilter) -> Result<Vec<String>, ExtractError> {
+pub fn extract(
+    tree: &mut Tree,
+    package: &str,
+    data: impl Read,
+    filter: &PathFilter,
+) -> Result<Vec<String>, ExtractError> {
     let owner: Arc<str> = Arc::from(package);
     let tar_err = |e: std::io::Error| ExtractError::Tar { package: package.into(), reason: e.to_string() };
     let mut archive = tar::Archive::new(data);
@@ -49,7 +54,11 @@ pub fn extract(tree: &mut Tree, package: &str, data: impl Read, filter: &PathFil
     for entry in archive.entries().map_err(tar_err)? {
         let mut entry = entry.map_err(tar_err)?;
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).to_string();
-        let refuse = |reason: &str| ExtractError::Refused { package: package.into(), path: raw_path.clone(), reason: reason.into() };
+        let refuse = |reason: &str| ExtractError::Refused {
+            package: package.into(),
+            path: raw_path.clone(),
+            reason: reason.into(),
+        };
         let path = normalize(&raw_path).ok_or_else(|| refuse("path climbs out of the image root"))?;
         let header = entry.header();
         let mode = header.mode().map_err(tar_err)? & 0o7777;
@@ -74,8 +83,10 @@ pub fn extract(tree: &mut Tree, package: &str, data: impl Read, filter: &PathFil
             Kind::Symlink(String::from_utf8_lossy(&target).to_string())
         } else if etype.is_hard_link() {
             let target = entry.link_name_bytes().ok_or_else(|| refuse("hard link without target"))?;
-            let target = normalize(&String::from_utf8_lossy(&target)).ok_or_else(|| refuse("hard link target climbs out of the image root"))?;
-            let (data, inode) = files.get(&target).cloned().ok_or_else(|| refuse("hard link to a file not earlier in this package"))?;
+            let target = normalize(&String::from_utf8_lossy(&target))
+                .ok_or_else(|| refuse("hard link target climbs out of the image root"))?;
+            let (data, inode) =
+                files.get(&target).cloned().ok_or_else(|| refuse("hard link to a file not earlier in this package"))?;
             files.insert(path.clone(), (data.clone(), inode));
             Kind::File { data, inode }
         } else {
@@ -94,7 +105,8 @@ pub fn extract(tree: &mut Tree, package: &str, data: impl Read, filter: &PathFil
             let owner = e.package.as_deref().unwrap_or("generated").to_string();
             return Err(refuse(&format!("its parent {anc} is a file from package {owner}, not a directory")));
         }
-        let existing_dir_with_children = matches!(tree.get(&target).map(|e| &e.kind), Some(Kind::Dir)) && tree.has_children(&target);
+        let existing_dir_with_children =
+            matches!(tree.get(&target).map(|e| &e.kind), Some(Kind::Dir)) && tree.has_children(&target);
         match (tree.get(&target).map(|e| &e.kind), &new.kind) {
             // A directory over an existing directory or a symlink (to a
             // directory, e.g. merged-/usr `/lib`) keeps what is there, as dpkg does.
@@ -104,7 +116,9 @@ pub fn extract(tree: &mut Tree, package: &str, data: impl Read, filter: &PathFil
                 written.push(target);
             }
             (Some(Kind::Dir), Kind::File { .. }) if existing_dir_with_children => {
-                return Err(refuse(&format!("a file would replace the directory {target}, which holds other packages' files")));
+                return Err(refuse(&format!(
+                    "a file would replace the directory {target}, which holds other packages' files"
+                )));
             }
             _ => {
                 written.push(tree.insert(&target, new));

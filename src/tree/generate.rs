@@ -209,7 +209,10 @@ mod tests {
     #[test]
     fn passwd_has_builtins_and_spec_users() {
         let mut t = Tree::new();
-        let spec = Accounts { users: vec![User { name: "app".into(), uid: 1000, gid: None, home: None }], ..Default::default() };
+        let spec = Accounts {
+            users: vec![User { name: "app".into(), uid: 1000, gid: None, home: None }],
+            ..Default::default()
+        };
         write_accounts(&mut t, &spec);
         let passwd = text(&t, "/etc/passwd");
         assert!(passwd.contains("root:x:0:0:"));
@@ -239,6 +242,9 @@ mod tests {
         let mut p = BTreeMap::new();
         p.insert("libc6".to_string(), "Package: libc6\nVersion: 2.36\n".to_string());
         write_dpkg_status(&mut t, &p);
-        assert_eq!(text(&t, "/var/lib/dpkg/status.d/libc6"), "Package: libc6\nStatus: install ok installed\nVersion: 2.36\n");
+        assert_eq!(
+            text(&t, "/var/lib/dpkg/status.d/libc6"),
+            "Package: libc6\nStatus: install ok installed\nVersion: 2.36\n"
+        );
     }
 }

@@ -3,11 +3,11 @@
 //! filters prune it, and generators ([`generate`]) add what maintainer
 //! scripts would have made. Nothing here touches the host filesystem.
 
+pub mod alternatives;
 pub mod extract;
 pub mod filter;
 pub mod generate;
 pub mod java;
-pub mod alternatives;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -132,7 +132,10 @@ impl Tree {
     /// Direct and indirect children of `dir`, in order.
     pub fn children<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
         let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
-        self.entries.range(prefix.clone()..).take_while(move |(k, _)| k.starts_with(&prefix)).filter(|(k, _)| k.as_str() != "/")
+        self.entries
+            .range(prefix.clone()..)
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| k.as_str() != "/")
     }
 
     /// Insert or replace an entry, creating missing parent directories
@@ -151,8 +154,12 @@ impl Tree {
     /// destination are kept; other entries are replaced.
     pub fn replace_dir_with_symlink(&mut self, path: &str, link: Entry) {
         let prefix = format!("{path}/");
-        let moved: Vec<(String, Entry)> =
-            self.entries.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)).map(|(k, e)| (k.clone(), e.clone())).collect();
+        let moved: Vec<(String, Entry)> = self
+            .entries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, e)| (k.clone(), e.clone()))
+            .collect();
         for (k, _) in &moved {
             self.entries.remove(k);
         }
@@ -288,7 +295,10 @@ mod tests {
         let written = t.insert("/lib/x86_64-linux-gnu/libc.so.6", Entry::file(0o644, vec![1], 2));
         assert_eq!(written, "/usr/lib/x86_64-linux-gnu/libc.so.6");
         assert!(matches!(t.get("/lib").unwrap().kind, Kind::Symlink(_)));
-        assert_eq!(t.resolve("/lib/x86_64-linux-gnu/libc.so.6").as_deref(), Some("/usr/lib/x86_64-linux-gnu/libc.so.6"));
+        assert_eq!(
+            t.resolve("/lib/x86_64-linux-gnu/libc.so.6").as_deref(),
+            Some("/usr/lib/x86_64-linux-gnu/libc.so.6")
+        );
     }
 
     #[test]

@@ -75,7 +75,8 @@ impl Deb {
 
     /// Pool path relative to the archive root: `pool/main/<x>/<name>_<ver>_<arch>.deb`.
     pub fn pool_path(&self) -> String {
-        let prefix = if self.name.starts_with("lib") && self.name.len() > 3 { &self.name[..4] } else { &self.name[..1] };
+        let prefix =
+            if self.name.starts_with("lib") && self.name.len() > 3 { &self.name[..4] } else { &self.name[..1] };
         format!("pool/main/{prefix}/{}_{}_{}.deb", self.name, self.version.replace(':', "%3a"), self.arch)
     }
 
@@ -88,7 +89,13 @@ impl Deb {
 impl DebBuilder {
     /// A package `name` at `version` for amd64.
     pub fn new(name: &str, version: &str) -> Self {
-        DebBuilder { name: name.into(), version: version.into(), arch: "amd64".into(), fields: Vec::new(), entries: Vec::new() }
+        DebBuilder {
+            name: name.into(),
+            version: version.into(),
+            arch: "amd64".into(),
+            fields: Vec::new(),
+            entries: Vec::new(),
+        }
     }
 
     /// `Architecture` (default `amd64`).
@@ -176,7 +183,11 @@ impl DebBuilder {
         });
         if !has_copyright {
             let text = format!("{} test fixture, public domain\n", self.name);
-            self.entries.push(DataEntry::File { path: format!("{doc}/copyright"), mode: 0o644, data: text.into_bytes() });
+            self.entries.push(DataEntry::File {
+                path: format!("{doc}/copyright"),
+                mode: 0o644,
+                data: text.into_bytes(),
+            });
         }
         let mut control = vec![
             ("Package".to_string(), self.name.clone()),
@@ -208,12 +219,18 @@ impl DebBuilder {
         append_raw(&mut dtar, tar::EntryType::Directory, "./", 0o755, None, b"");
         for e in &self.entries {
             match e {
-                DataEntry::Dir { path, mode } => append_raw(&mut dtar, tar::EntryType::Directory, path, *mode, None, b""),
-                DataEntry::File { path, mode, data } => append_raw(&mut dtar, tar::EntryType::Regular, path, *mode, None, data),
+                DataEntry::Dir { path, mode } => {
+                    append_raw(&mut dtar, tar::EntryType::Directory, path, *mode, None, b"")
+                }
+                DataEntry::File { path, mode, data } => {
+                    append_raw(&mut dtar, tar::EntryType::Regular, path, *mode, None, data)
+                }
                 DataEntry::Symlink { path, target } => {
                     append_raw(&mut dtar, tar::EntryType::Symlink, path, 0o777, Some(target), b"")
                 }
-                DataEntry::Hardlink { path, target } => append_raw(&mut dtar, tar::EntryType::Link, path, 0o644, Some(target), b""),
+                DataEntry::Hardlink { path, target } => {
+                    append_raw(&mut dtar, tar::EntryType::Link, path, 0o644, Some(target), b"")
+                }
             }
         }
         let dtar = dtar.into_inner().expect("data tar");
@@ -223,7 +240,9 @@ impl DebBuilder {
 
         // The ar container.
         let mut ar = ar::Builder::new(Vec::new());
-        for (name, data) in [("debian-binary", b"2.0\n".to_vec()), ("control.tar.gz", control_gz), ("data.tar.xz", data_xz)] {
+        for (name, data) in
+            [("debian-binary", b"2.0\n".to_vec()), ("control.tar.gz", control_gz), ("data.tar.xz", data_xz)]
+        {
             let mut h = ar::Header::new(name.as_bytes().to_vec(), data.len() as u64);
             h.set_mode(0o100644);
             ar.append(&h, data.as_slice()).expect("ar append");
@@ -235,7 +254,14 @@ impl DebBuilder {
 
 /// Append one tar entry with `path` (and `link`) copied verbatim into the
 /// GNU header's name fields (the tar crate's setters refuse `..`).
-fn append_raw(b: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, path: &str, mode: u32, link: Option<&str>, data: &[u8]) {
+fn append_raw(
+    b: &mut tar::Builder<Vec<u8>>,
+    kind: tar::EntryType,
+    path: &str,
+    mode: u32,
+    link: Option<&str>,
+    data: &[u8],
+) {
     assert!(path.len() < 100 && link.map_or(0, str::len) < 100, "fixture paths must be short");
     let mut h = tar::Header::new_gnu();
     {
@@ -294,8 +320,8 @@ fn generate_key(uid: &str) -> TestKey {
 
 /// Generate a fresh TEST-ONLY key whose signing subkey is in `state`.
 pub fn generate_key_with(uid: &str, state: SubkeyState) -> TestKey {
-    use pgp::packet::{KeyFlags, SignatureConfig, SignatureType, Subpacket, SubpacketData};
     use pgp::crypto::hash::HashAlgorithm;
+    use pgp::packet::{KeyFlags, SignatureConfig, SignatureType, Subpacket, SubpacketData};
     use pgp::types::{PublicKeyTrait, SecretKeyTrait};
     let mut rng = rand::thread_rng();
     let created = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
@@ -315,7 +341,8 @@ pub fn generate_key_with(uid: &str, state: SubkeyState) -> TestKey {
         .subkey(sub)
         .build()
         .expect("key params");
-    let mut secret = params.generate(&mut rng).expect("generate key").sign(&mut rng, String::new).expect("self-sign key");
+    let mut secret =
+        params.generate(&mut rng).expect("generate key").sign(&mut rng, String::new).expect("self-sign key");
     if state == SubkeyState::NotForSigning {
         // pgp's builder binding (key flags: authenticate) is what we want.
     } else {
@@ -425,7 +452,13 @@ pub struct SuiteSpec {
 
 impl Default for SuiteSpec {
     fn default() -> Self {
-        SuiteSpec { codename: None, version: "12.5".into(), date: RELEASE_DATE.into(), valid_until: None, debs: Vec::new() }
+        SuiteSpec {
+            codename: None,
+            version: "12.5".into(),
+            date: RELEASE_DATE.into(),
+            valid_until: None,
+            debs: Vec::new(),
+        }
     }
 }
 
@@ -451,7 +484,11 @@ pub struct Repo {
 impl Repo {
     /// The deb `name` (highest-listed first match) in any suite.
     pub fn deb(&self, name: &str) -> &Deb {
-        self.debs.values().flatten().find(|d| d.name == name).unwrap_or_else(|| panic!("no deb {name} in the test repo"))
+        self.debs
+            .values()
+            .flatten()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("no deb {name} in the test repo"))
     }
 }
 
@@ -504,7 +541,9 @@ impl RepoBuilder {
             if let Some(v) = &spec.valid_until {
                 text.push_str(&format!("Valid-Until: {v}\n"));
             }
-            text.push_str("Architectures: amd64\nComponents: main\nDescription: distill hermetic test archive\nSHA256:\n");
+            text.push_str(
+                "Architectures: amd64\nComponents: main\nDescription: distill hermetic test archive\nSHA256:\n",
+            );
             for (name, data) in [("Packages", packages.as_bytes()), ("Packages.xz", packages_xz.as_slice())] {
                 text.push_str(&format!(" {} {:>8} main/binary-amd64/{name}\n", sha256_hex(data), data.len()));
             }
@@ -743,7 +782,11 @@ impl Outcome {
         if std::env::var_os("DISTILL_TEST_SHOW").is_some() {
             eprintln!("--- exit {}\n--- stdout:\n{}--- stderr:\n{}", self.code, self.stdout, self.stderr);
         }
-        assert_eq!(self.code, code, "expected exit code {code}\n--- stdout:\n{}\n--- stderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit code {code}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -933,7 +976,10 @@ pub fn read_image(layout: &Path) -> Image {
             tar::EntryType::Link => format!("hardlink -> /{}", link.unwrap().trim_start_matches('/')),
             t => panic!("unexpected entry type {t:?} for {path}"),
         };
-        let prev = entries.insert(path.clone(), LayerEntry { desc, uid: h.uid().unwrap(), gid: h.gid().unwrap(), data, mtime: h.mtime().unwrap() });
+        let prev = entries.insert(
+            path.clone(),
+            LayerEntry { desc, uid: h.uid().unwrap(), gid: h.gid().unwrap(), data, mtime: h.mtime().unwrap() },
+        );
         assert!(prev.is_none(), "duplicate layer entry {path}");
     }
     Image { index_digest, config, entries }
@@ -961,7 +1007,8 @@ impl Image {
     /// Contents of the file at `path` (following a hard link), as text.
     #[track_caller]
     pub fn text(&self, path: &str) -> String {
-        let e = self.entries.get(path).unwrap_or_else(|| panic!("{path} not in the image; image has:\n{:#?}", self.dump()));
+        let e =
+            self.entries.get(path).unwrap_or_else(|| panic!("{path} not in the image; image has:\n{:#?}", self.dump()));
         if let Some(target) = e.desc.strip_prefix("hardlink -> ") {
             return self.text(target);
         }
@@ -971,11 +1018,7 @@ impl Image {
 
     /// Packages recorded under `/var/lib/dpkg/status.d/`.
     pub fn installed(&self) -> Vec<String> {
-        self.entries
-            .keys()
-            .filter_map(|p| p.strip_prefix("/var/lib/dpkg/status.d/"))
-            .map(String::from)
-            .collect()
+        self.entries.keys().filter_map(|p| p.strip_prefix("/var/lib/dpkg/status.d/")).map(String::from).collect()
     }
 }
 
