@@ -270,7 +270,11 @@ fn trixie_base_has_merged_usr_and_runs_glibc_programs() {
     let layout = build("base-trixie");
     for arch in ARCHS {
         let (_d, root) = unpack(&layout, "latest", arch);
-        for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib")] {
+        let mut links = vec![("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib")];
+        if arch == "amd64" {
+            links.push(("lib64", "usr/lib64")); // where the x86-64 ELF interpreter is named
+        }
+        for (link, target) in links {
             let meta = std::fs::symlink_metadata(root.join(link)).unwrap_or_else(|e| panic!("{arch}: /{link}: {e}"));
             assert!(meta.file_type().is_symlink(), "{arch}: /{link} is not a symlink");
             assert_eq!(std::fs::read_link(root.join(link)).unwrap(), Path::new(target), "{arch}: /{link}");
