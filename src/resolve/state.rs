@@ -277,26 +277,33 @@ impl<'a> State<'a> {
 
     /// Why `cand` (a real package named as `d`) cannot be taken, if so.
     fn reject(&self, cand: &BinaryPackage, d: &SingleDependency, any: bool) -> Option<String> {
-        if self.request.exclude.contains(&cand.name) {
-            return Some("excluded by the spec".into());
-        }
         if !satisfies_version(&cand.version, d) {
             return Some(format!("version does not satisfy {d}"));
         }
         if any && cand.multi_arch != "allowed" {
             return Some(format!("{d} needs Multi-Arch: allowed, the package has {:?}", cand.multi_arch));
         }
-        if let Some(pin) = self.suite_pins.get(&cand.name) {
-            if &cand.suite != pin {
-                return Some(format!("from {}, but the spec pins suite {pin}", cand.suite));
+        self.reject_package(cand)
+    }
+
+    /// Why `p` cannot join the set whatever needs it, if so: excluded,
+    /// outside its suite pin, against a known version constraint, or in
+    /// conflict with the chosen set.
+    fn reject_package(&self, p: &BinaryPackage) -> Option<String> {
+        if self.request.exclude.contains(&p.name) {
+            return Some("excluded by the spec".into());
+        }
+        if let Some(pin) = self.suite_pins.get(&p.name) {
+            if &p.suite != pin {
+                return Some(format!("from {}, but the spec pins suite {pin}", p.suite));
             }
         }
-        for (c, who) in self.constraints.get(&cand.name).into_iter().flatten() {
-            if !satisfies_version(&cand.version, c) {
+        for (c, who) in self.constraints.get(&p.name).into_iter().flatten() {
+            if !satisfies_version(&p.version, c) {
                 return Some(format!("{who} requires {c}"));
             }
         }
-        self.conflict(cand)
+        self.conflict(p)
     }
 
     fn pick_provider(
@@ -316,7 +323,7 @@ impl<'a> State<'a> {
                 _ if ok.iter().any(|q| q.name == p.name) => continue,
                 _ => match self.chosen.get(&p.name) {
                     Some(c) if c.pkg.version != p.version => Some(format!("another version of {} is chosen", p.name)),
-                    _ => self.reject_provider(p),
+                    _ => self.reject_package(p),
                 },
             };
             match why {
@@ -361,18 +368,6 @@ impl<'a> State<'a> {
             }
         }
         Ok(Some(chosen))
-    }
-
-    fn reject_provider(&self, p: &BinaryPackage) -> Option<String> {
-        if self.request.exclude.contains(&p.name) {
-            return Some("excluded by the spec".into());
-        }
-        for (c, who) in self.constraints.get(&p.name).into_iter().flatten() {
-            if !satisfies_version(&p.version, c) {
-                return Some(format!("{who} requires {c}"));
-            }
-        }
-        self.conflict(p)
     }
 
     /// Conflicts/Breaks between `cand` and the chosen set, either way.
