@@ -62,7 +62,9 @@ fn nodejs_image_runs_node_in_chroot() {
     assert_eq!(config["architecture"], "amd64");
     assert_eq!(config["config"]["Entrypoint"][0], "/usr/bin/node");
 
-    let (ok, out, err) = run(Command::new("skopeo").arg("inspect").arg(format!("oci:{}", layout.display())));
+    // The layout holds several tags (latest, nonroot, debug, debug-nonroot), so
+    // skopeo needs the tag.
+    let (ok, out, err) = run(Command::new("skopeo").arg("inspect").arg(format!("oci:{}:latest", layout.display())));
     assert!(ok, "skopeo inspect failed: {err}");
     assert!(out.contains("\"Architecture\": \"amd64\""), "{out}");
 
