@@ -38,11 +38,11 @@ pkgs=$(sed -n '/^packages:/,/^[a-z]/p' specs/nodejs.yaml | sed -n 's/^  - //p' |
 
 echo "== wall time (warm cache), request: $pkgs"
 hyperfine -N --warmup 2 --runs 5 --export-markdown target/bench-resolve.md \
-  -n "distill resolve (offline, warm)" "$bin resolve specs/nodejs.yaml -q --offline" \
+  -n "distill resolve (offline, warm)" "$bin resolve specs/nodejs.yaml --arch amd64 -q --offline" \
   -n "apt-get install --simulate" "apt-get ${apt_opts[*]} install --simulate --no-install-recommends $pkgs"
 
 echo "== peak memory"
-/usr/bin/time -f "distill resolve: %M KB peak RSS, %e s" $bin resolve specs/nodejs.yaml -q --offline >/dev/null
+/usr/bin/time -f "distill resolve: %M KB peak RSS, %e s" $bin resolve specs/nodejs.yaml --arch amd64 -q --offline >/dev/null
 /usr/bin/time -f "apt-get --simulate: %M KB peak RSS, %e s" apt-get "${apt_opts[@]}" install --simulate --no-install-recommends $pkgs >/dev/null
 echo "== what apt loaded"
 apt-cache "${apt_opts[@]}" stats | grep -E "Total package names|Normal packages|Total distinct versions"
