@@ -21,7 +21,9 @@ fn absolutize_keys(spec: &mut Spec, spec_path: &Path) {
     let probe = LoadedSpec { spec: spec.clone(), path: spec_path.into(), raw: Vec::new(), parents: Vec::new() };
     for source in &mut spec.sources {
         for key in &mut source.keys {
-            *key = probe.key_path(key);
+            let found = probe.key_path(key);
+            // Absolute, so that resolving it again (LoadedSpec::key_path) is a no-op.
+            *key = std::path::absolute(&found).unwrap_or(found);
         }
     }
 }
@@ -163,6 +165,23 @@ mod tests {
             &std::fs::read_to_string(d.path().join("specs/base.yaml")).unwrap().replace("libc6", "libc6, zlib1g"),
         );
         assert_ne!(super::super::load(&child).unwrap().digest(), before);
+    }
+
+    #[test]
+    fn missing_key_path_is_resolved_once() {
+        // A missing key must be reported where the spec points, not at a
+        // path with the spec's directory applied twice (specs/specs/keys/…).
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("specs")).unwrap();
+        let spec = write(
+            &d.path().join("specs"),
+            "x.yaml",
+            "name: x\nsources:\n  - suite: s\n    keys: [keys/nope.asc]\npackages: [a]\n",
+        );
+        let l = super::super::load(&spec).unwrap();
+        let k = l.key_path(&l.spec.sources[0].keys[0]);
+        assert_eq!(k, l.spec.sources[0].keys[0]);
+        assert!(k.ends_with("specs/keys/nope.asc") && !k.to_string_lossy().contains("specs/specs"), "{}", k.display());
     }
 
     #[test]
