@@ -28,6 +28,9 @@
 //! `DISTILL_SKIP_E2E=1` skips; otherwise a missing `apt-get`, `dpkg` or
 //! `gpg`, or no reachable mirror, fails the test.
 
+mod real;
+
+use real::{cache_dir, project, skip};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -106,18 +109,6 @@ const ALLOWED: &[Allowed] = &[
 // ---------------------------------------------------------------------------
 // Shared fixture: the indices, loaded once
 // ---------------------------------------------------------------------------
-
-fn skip() -> bool {
-    std::env::var("DISTILL_SKIP_E2E").is_ok_and(|v| v == "1")
-}
-
-fn project() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn cache_dir() -> PathBuf {
-    std::env::var_os("DISTILL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| project().join("target/e2e-cache"))
-}
 
 const ARCH: &str = "amd64";
 const SUITES: [&str; 3] = ["bookworm", "bookworm-updates", "bookworm-security"];

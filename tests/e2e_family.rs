@@ -4,19 +4,14 @@
 //! runs through qemu-user-static (binfmt_misc, set up by scripts/test).
 //! `DISTILL_SKIP_E2E=1` skips; otherwise a missing tool is a failure.
 
+mod real;
+
+use real::{project, skip};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
 const ARCHS: [&str; 2] = ["amd64", "arm64"];
-
-fn skip() -> bool {
-    std::env::var("DISTILL_SKIP_E2E").is_ok_and(|v| v == "1")
-}
-
-fn project() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn run(cmd: &mut Command) -> (bool, String, String) {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -37,8 +32,7 @@ static BUILD: Mutex<()> = Mutex::new(());
 fn build(name: &str) -> PathBuf {
     let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let out = project().join("target/e2e-family").join(name);
-    let cache =
-        std::env::var_os("DISTILL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| project().join("target/e2e-cache"));
+    let cache = real::cache_dir();
     must(
         Command::new(env!("CARGO_BIN_EXE_distill"))
             .current_dir(project())

@@ -6,20 +6,11 @@
 //! README's test command installs the tools. Set `DISTILL_SKIP_E2E=1` to
 //! skip on a machine without them; otherwise a missing tool fails the test.
 
-use std::path::{Path, PathBuf};
+mod real;
+
+use real::{cache_dir, project, skip};
+use std::path::Path;
 use std::process::Command;
-
-fn skip() -> bool {
-    std::env::var("DISTILL_SKIP_E2E").is_ok_and(|v| v == "1")
-}
-
-fn project() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn cache_dir() -> PathBuf {
-    std::env::var_os("DISTILL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| project().join("target/e2e-cache"))
-}
 
 fn run(cmd: &mut Command) -> (bool, String, String) {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));

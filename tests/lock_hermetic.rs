@@ -41,6 +41,17 @@ fn lock(spec: &Path, cache: &Path) -> Outcome {
     distill(&["lock".as_ref(), spec.as_os_str(), "--cache-dir".as_ref(), cache.as_os_str(), "-q".as_ref()])
 }
 
+fn lock_check(spec: &Path, cache: &Path) -> Outcome {
+    distill(&[
+        "lock".as_ref(),
+        spec.as_os_str(),
+        "--check".as_ref(),
+        "--cache-dir".as_ref(),
+        cache.as_os_str(),
+        "-q".as_ref(),
+    ])
+}
+
 fn build_locked(spec: &Path, out: &Path, cache: &Path, extra: &[&str]) -> Outcome {
     let mut args: Vec<&OsStr> = vec![
         "build".as_ref(),
@@ -72,15 +83,7 @@ fn lock_is_written_beside_the_spec_and_is_stable() {
     // Locking again gives the same bytes; `lock --check` agrees.
     lock(&spec, &fx.path("cache2")).expect_code(0);
     assert_eq!(std::fs::read_to_string(fx.path("locked.lock")).unwrap(), text);
-    distill(&[
-        "lock".as_ref(),
-        spec.as_os_str(),
-        "--check".as_ref(),
-        "--cache-dir".as_ref(),
-        fx.path("cache").as_os_str(),
-        "-q".as_ref(),
-    ])
-    .expect_code(0);
+    lock_check(&spec, &fx.path("cache")).expect_code(0);
 }
 
 #[test]
@@ -111,15 +114,7 @@ fn stale_lock_fails_with_exit_3() {
     build_locked(&spec, &fx.path("out"), &fx.path("cache"), &[])
         .expect_code(3)
         .stderr_has(&["is stale", "distill lock"]);
-    distill(&[
-        "lock".as_ref(),
-        spec.as_os_str(),
-        "--check".as_ref(),
-        "--cache-dir".as_ref(),
-        fx.path("cache").as_os_str(),
-        "-q".as_ref(),
-    ])
-    .expect_code(3);
+    lock_check(&spec, &fx.path("cache")).expect_code(3);
     assert!(!fx.path("out").exists(), "nothing written");
 }
 

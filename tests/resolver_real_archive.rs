@@ -2,6 +2,9 @@
 //! versions, which move). Mirror discovery as distill does it: spec `url`,
 //! `DISTILL_MIRROR`, or the host's apt sources. `DISTILL_SKIP_E2E=1` skips.
 
+mod real;
+
+use real::skip;
 use std::path::{Path, PathBuf};
 
 use distill::build::{sources, BuildOptions};
@@ -10,10 +13,6 @@ use distill::repo::{mirror, Transport};
 use distill::report::Reporter;
 use distill::resolve::{resolve, Request, Resolution, Universe};
 use distill::spec::LoadedSpec;
-
-fn skip() -> bool {
-    std::env::var("DISTILL_SKIP_E2E").is_ok_and(|v| v == "1")
-}
 
 fn keys() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keys")
@@ -47,9 +46,7 @@ fn load(suites: &[&str], archs: &[&str]) -> sources::Loaded {
     let s = spec(suites, archs);
     let opts = BuildOptions {
         output: PathBuf::new(),
-        cache_dir: std::env::var_os("DISTILL_CACHE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/e2e-cache")),
+        cache_dir: real::cache_dir(),
         mirrors: mirror::parse_overrides(std::env::var("DISTILL_MIRROR").ok().as_deref()).unwrap(),
         apt: mirror::read_apt_sources(Path::new("/etc/apt")),
         source_date_epoch: None,
