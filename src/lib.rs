@@ -5,7 +5,8 @@
 //! signed InRelease, Packages indices) → [`resolve`] → [`fetch`] →
 //! [`deb`] + [`tree`] (extract, filter, generate) → [`check`] → [`layer`]
 //! → [`oci`]. [`build`] runs the stages in order; [`report`] is the only
-//! module that prints.
+//! module that prints. [`inspect`] reads a built layout back and reports
+//! where its bytes are (per layer, file and package).
 
 #![warn(missing_docs)]
 
@@ -13,6 +14,7 @@ pub mod build;
 pub mod check;
 pub mod deb;
 pub mod fetch;
+pub mod inspect;
 pub mod layer;
 pub mod lock;
 pub mod oci;

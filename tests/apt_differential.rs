@@ -154,6 +154,9 @@ fn load_indices() -> sources::Loaded {
         now: chrono::Utc::now(),
         offline: false,
         jobs: 4,
+        compression: distill::layer::Compression::Gzip,
+        archs: None,
+        threads: 2,
     };
     let transport = Transport::new().unwrap_or_else(|e| panic!("{e}"));
     let cache = Cache::open(&opts.cache_dir, false).unwrap_or_else(|e| panic!("{e}"));

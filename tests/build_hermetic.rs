@@ -504,6 +504,10 @@ fn corrupted_cache_blob_is_fetched_again() {
     let blob = fx.path("cache/blobs/sha256").join(deb.sha256());
     assert!(blob.exists(), "verified .deb is cached under its sha256");
     std::fs::write(&blob, b"bit rot").unwrap();
+    // Without the records derived from it, the .deb itself is needed again.
+    for kind in ["builds", "layers", "unpacked"] {
+        std::fs::remove_dir_all(fx.path("cache").join(kind)).unwrap();
+    }
     fx.server.clear_log();
     let second = fx.build(&spec);
     second.expect_code(0);
@@ -512,6 +516,40 @@ fn corrupted_cache_blob_is_fetched_again() {
     assert!(reqs.contains(&format!("GET /{}", deb.pool_path())), "{reqs:?}");
     assert!(!reqs.iter().any(|r| r.contains("libgreet1_")), "intact blobs come from the cache: {reqs:?}");
     assert_eq!(std::fs::read(&blob).unwrap(), deb.bytes, "the cache holds the good bytes again");
+}
+
+#[test]
+fn damaged_unpacked_data_and_layers_are_rebuilt_not_used() {
+    let fx = Fixture::new(hello_repo());
+    let spec = hello_spec(&fx);
+    let first = fx.build(&spec);
+    first.expect_code(0);
+    let json = |p: std::path::PathBuf| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    // The unpacked data.tar of `hello`, and every layer blob.
+    let record = json(fx.path("cache/unpacked").join(fx.repo.deb("hello").sha256()));
+    let data = fx.path("cache/blobs/sha256").join(record["data"]["sha256"].as_str().unwrap());
+    let original = std::fs::read(&data).unwrap();
+    let mut damaged = original.clone();
+    let mid = damaged.len() / 2;
+    damaged[mid] ^= 0xff;
+    std::fs::write(&data, &damaged).unwrap();
+    let mut layers = Vec::new();
+    for e in std::fs::read_dir(fx.path("cache/layers")).unwrap() {
+        let digest = json(e.unwrap().path())["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+        let p = fx.path("cache/blobs/sha256").join(digest);
+        std::fs::write(&p, b"not a layer").unwrap();
+        layers.push(p);
+    }
+    assert!(!layers.is_empty());
+    fx.server.clear_log();
+    let second = fx.build(&spec);
+    second.expect_code(0);
+    assert_eq!(second.last_line(), first.last_line(), "same image from repaired inputs");
+    assert!(fx.server.requests().iter().all(|r| !r.contains("/pool/")), "repaired from the cached .debs");
+    assert_eq!(std::fs::read(&data).unwrap(), original, "unpacked again from the verified .deb");
+    for p in layers {
+        assert_ne!(std::fs::read(&p).unwrap(), b"not a layer", "{} rewritten", p.display());
+    }
 }
 
 #[test]

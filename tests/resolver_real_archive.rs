@@ -53,6 +53,9 @@ fn load(suites: &[&str], archs: &[&str]) -> sources::Loaded {
         now: chrono::Utc::now(),
         offline: false,
         jobs: 4,
+        compression: distill::layer::Compression::Gzip,
+        archs: None,
+        threads: 2,
     };
     let cache = Cache::open(&opts.cache_dir, false).unwrap();
     sources::load(&s, &opts, &Transport::new().unwrap(), &cache, &Reporter::silent()).unwrap()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::BuildError;
-use crate::deb;
+use crate::fetch::unpacked::Unpacked;
 use crate::oci::RunConfig;
 use crate::repo::BinaryPackage;
 use crate::report::Reporter;
@@ -17,19 +17,20 @@ use crate::tree::{extract, Tree};
 /// Default `PATH` of the image (as Debian's login.defs and distroless).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Unpack `packages` (with their .deb bytes, same order) into a tree and
-/// generate the files maintainer scripts would have made.
+/// Unpack `packages` (with their unpacked members, same order) into a tree
+/// and generate the files maintainer scripts would have made.
 pub fn assemble(
     spec: &LoadedSpec,
     os: &OsInfo,
     packages: &[Arc<BinaryPackage>],
-    debs: &[Vec<u8>],
+    unpacked: &[Unpacked],
     report: &Reporter,
 ) -> Result<Tree, BuildError> {
     let filter = PathFilter::new(&spec.spec.paths)
         .map_err(|e| BuildError::Other(format!("{}: paths: {e}", spec.path.display())))?;
     let mut tree = Tree::new();
     let mut controls = BTreeMap::new();
+    let mut md5sums = BTreeMap::new();
     let bar = report.bar("extracting", packages.len() as u64, false);
     // Packages unpack in name order, so an overlap resolves the same way every time.
     let mut order: Vec<usize> = (0..packages.len()).collect();
@@ -37,10 +38,11 @@ pub fn assemble(
     for i in order {
         let p = &packages[i];
         bar.message(&p.name);
-        let members = deb::members(&p.name, &debs[i])?;
-        controls.insert(p.name.clone(), deb::control_file(&p.name, &members)?);
-        let data = deb::decompress(&p.name, &members.data_name, &members.data)?;
-        extract::extract(&mut tree, &p.name, data, &filter)?;
+        controls.insert(p.name.clone(), unpacked[i].control_file(&p.name)?);
+        if let Some(sums) = unpacked[i].md5sums(&p.name)? {
+            md5sums.insert(p.name.clone(), sums);
+        }
+        extract::extract(&mut tree, &p.name, &unpacked[i].data, &filter)?;
         bar.inc(1);
     }
     bar.finish();
@@ -59,6 +61,7 @@ pub fn assemble(
         report.detail(&format!("Java truststore: {n} certificates"));
     }
     generate::write_dpkg_status(&mut tree, &controls);
+    generate::write_dpkg_md5sums(&mut tree, &md5sums);
     // Links that dangle because the path filters removed their target
     // lead nowhere in the image: drop them. Any other dangling link is a
     // real fault, left for the check to report.

@@ -3,6 +3,7 @@
 //! values; the CLI supplies the environment (mirrors, clock, epoch).
 
 pub mod assemble;
+pub mod record;
 pub mod sources;
 pub mod variants;
 
@@ -41,6 +42,12 @@ pub struct BuildOptions {
     pub offline: bool,
     /// Parallel downloads.
     pub jobs: usize,
+    /// Layer compression.
+    pub compression: crate::layer::Compression,
+    /// Only these Debian architectures (default: the spec's).
+    pub archs: Option<Vec<String>>,
+    /// Threads for compression (default: the machine's cores).
+    pub threads: usize,
 }
 
 /// Errors from any stage of a build.
@@ -104,6 +111,8 @@ pub struct ArchSummary {
     pub entries: usize,
     /// Dependencies dropped by `exclude`.
     pub dropped: Vec<resolve::Dropped>,
+    /// The image's layers, bottom first (without the debug layer).
+    pub layers: Vec<crate::layer::Layer>,
 }
 
 /// What a build produced.
@@ -130,18 +139,7 @@ pub fn resolve_spec(
     let transport = Transport::new()?;
     let cache = Cache::open(&opts.cache_dir, opts.offline)?;
     let loaded = sources::load(spec, opts, &transport, &cache, report)?;
-    let mut out = Vec::new();
-    for arch in &spec.spec.archs {
-        report.step(&format!("resolving {} package(s) for {arch}", spec.spec.packages.len()));
-        let universe = Universe::new(loaded.indices.iter().filter(|i| &i.arch == arch), arch);
-        let request = Request {
-            arch: arch.clone(),
-            packages: spec.spec.packages.clone(),
-            exclude: spec.spec.exclude.iter().cloned().collect::<BTreeSet<_>>(),
-            prefer: spec.spec.prefer.clone(),
-        };
-        out.push(resolve::resolve(&universe, &request)?);
-    }
+    let out = resolve_loaded(spec, &loaded, report)?;
     Ok((out, loaded))
 }
 
@@ -294,70 +292,204 @@ pub fn plan_from_lock(spec: &LoadedSpec, lock: &Lock, opts: &BuildOptions) -> Re
     })
 }
 
-/// Resolve (or read the lock, with `locked`) and build.
+/// The specs of an `extends:` chain, the root first and `spec` last.
+pub fn chain(spec: &LoadedSpec) -> Result<Vec<LoadedSpec>, BuildError> {
+    let mut out = vec![spec.clone()];
+    while let Some(parent) = out
+        .last()
+        .and_then(|s| s.spec.extends.as_ref().map(|e| s.path.parent().unwrap_or(std::path::Path::new(".")).join(e)))
+    {
+        out.push(crate::spec::load(&parent)?);
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// One spec of the chain with what it installs.
+#[derive(Debug, Clone)]
+pub struct Level {
+    /// The spec (merged with what it extends).
+    pub spec: LoadedSpec,
+    /// Its packages.
+    pub plan: Plan,
+}
+
+/// Resolve (or read the locks, with `locked`) and build. An image whose
+/// spec extends another is built on that spec's image: its layers are the
+/// parent's, made from the parent's own lock (or resolution), plus its own.
 pub fn build(
     spec: &LoadedSpec,
     opts: &BuildOptions,
     locked: bool,
     report: &Reporter,
 ) -> Result<BuildOutput, BuildError> {
-    let plan = if locked {
-        let lock = Lock::read_fresh(&spec.path, &spec.digest())?;
-        report.step(&format!("building from lock {}", crate::lock::path_for(&spec.path).display()));
-        plan_from_lock(spec, &lock, opts)?
-    } else {
-        let (resolutions, loaded) = resolve_spec(spec, opts, report)?;
-        let debug = resolve_debug(spec, &loaded)?;
-        plan_from_resolutions(spec, &resolutions, &debug, &loaded)
-    };
-    build_plan(spec, &plan, opts, report)
+    let mut levels = Vec::new();
+    let mut loaded_by_sources: Vec<(String, sources::Loaded)> = Vec::new();
+    for s in chain(spec)? {
+        let plan = if locked {
+            let lock = Lock::read_fresh(&s.path, &s.digest())?;
+            report.detail(&format!("building {} from lock {}", s.spec.name, crate::lock::path_for(&s.path).display()));
+            plan_from_lock(&s, &lock, opts)?
+        } else {
+            let key = format!("{:?}{:?}", s.spec.sources, s.spec.archs);
+            let loaded = match loaded_by_sources.iter().find(|(k, _)| *k == key) {
+                Some((_, l)) => l.clone(),
+                None => {
+                    let transport = Transport::new()?;
+                    let cache = Cache::open(&opts.cache_dir, opts.offline)?;
+                    let l = sources::load(&s, opts, &transport, &cache, report)?;
+                    loaded_by_sources.push((key, l.clone()));
+                    l
+                }
+            };
+            let resolutions = resolve_loaded(&s, &loaded, report)?;
+            let debug = resolve_debug(&s, &loaded)?;
+            plan_from_resolutions(&s, &resolutions, &debug, &loaded)
+        };
+        levels.push(Level { spec: s, plan });
+    }
+    build_levels(&levels, opts, report)
 }
 
-/// Fetch, assemble, check and write the layout for `plan`: one image index
-/// per tag (`latest` and the spec's variants), each over every architecture.
+/// Resolve every architecture of `spec` against loaded sources.
+pub fn resolve_loaded(
+    spec: &LoadedSpec,
+    loaded: &sources::Loaded,
+    report: &Reporter,
+) -> Result<Vec<Resolution>, BuildError> {
+    let mut out = Vec::new();
+    for arch in &spec.spec.archs {
+        report.step(&format!("resolving {} package(s) of {} for {arch}", spec.spec.packages.len(), spec.spec.name));
+        let universe = Universe::new(loaded.indices.iter().filter(|i| &i.arch == arch), arch);
+        let request = Request {
+            arch: arch.clone(),
+            packages: spec.spec.packages.clone(),
+            exclude: spec.spec.exclude.iter().cloned().collect::<BTreeSet<_>>(),
+            prefer: spec.spec.prefer.clone(),
+        };
+        out.push(resolve::resolve(&universe, &request)?);
+    }
+    Ok(out)
+}
+
+/// Build one spec from one plan (no `extends:` layering: every file in
+/// layers of this spec's own). For a chain use [`build_levels`].
 pub fn build_plan(
     spec: &LoadedSpec,
     plan: &Plan,
     opts: &BuildOptions,
     report: &Reporter,
 ) -> Result<BuildOutput, BuildError> {
-    let epoch = opts.source_date_epoch.unwrap_or(plan.epoch);
+    build_levels(&[Level { spec: spec.clone(), plan: plan.clone() }], opts, report)
+}
+
+/// Fetch, unpack, assemble, check and write the layout for a chain of
+/// levels (root first; the last is the image): one image index per tag
+/// (`latest` and the spec's variants), each over every architecture.
+pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) -> Result<BuildOutput, BuildError> {
+    let top = levels.last().ok_or_else(|| BuildError::Other("nothing to build".into()))?;
+    let spec = &top.spec;
+    let epoch = opts.source_date_epoch.unwrap_or(top.plan.epoch);
     let created = oci::rfc3339(epoch);
     let transport = Transport::new()?;
     let cache = Cache::open(&opts.cache_dir, opts.offline)?;
     let tags = variants::tags(&spec.spec.variants);
+    let key = record::key(levels, opts, &tags);
+    if let Some(out) = record::replay(&cache, &key, top, opts, epoch, report)? {
+        return Ok(out);
+    }
     let mut blobs: Vec<Blob> = Vec::new();
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
     let mut per_tag: Vec<Vec<(Blob, Platform)>> = vec![Vec::new(); tags.len()];
     let mut archs = Vec::new();
-    for ap in &plan.archs {
+    let memo = std::sync::Mutex::new(std::collections::HashMap::new());
+    for ap in &top.plan.archs {
+        if opts.archs.as_ref().is_some_and(|only| !only.contains(&ap.arch)) {
+            continue;
+        }
         for d in &ap.dropped {
             report.detail(&format!("dropped dependency of {}: {} (excluded)", d.package, d.dependency));
         }
-        let debs = sources::fetch_debs(&ap.packages, &transport, &cache, opts.jobs, report)?;
-        report.step(&format!("assembling {} package(s) for {}", ap.packages.len(), ap.arch));
-        let tree = assemble::assemble(spec, &plan.os, &ap.packages, &debs, report)?;
-        crate::check::check(&tree, &crate::check::CheckOptions::default())?;
-        report.step(&format!("writing layer for {}", ap.arch));
-        let base = write_layer(&tree, epoch)?;
+        let mut base: Option<crate::tree::Tree> = None;
+        let mut layers: Vec<crate::layer::Layer> = Vec::new();
+        let mut tree = crate::tree::Tree::new();
+        for (i, level) in levels.iter().enumerate() {
+            let lp = level.plan.archs.iter().find(|a| a.arch == ap.arch).ok_or_else(|| {
+                BuildError::Other(format!(
+                    "{} extends {}, which does not build {}",
+                    spec.path.display(),
+                    level.spec.path.display(),
+                    ap.arch
+                ))
+            })?;
+            report.step(&format!(
+                "assembling {} ({} package(s), {})",
+                level.spec.spec.name,
+                lp.packages.len(),
+                ap.arch
+            ));
+            let unpacked = sources::unpack_packages_memo(&lp.packages, &transport, &cache, opts.jobs, report, &memo)?;
+            tree = assemble::assemble(&level.spec, &level.plan.os, &lp.packages, &unpacked, report)?;
+            if i + 1 == levels.len() {
+                crate::check::check(&tree, &crate::check::CheckOptions::default())?;
+            }
+            let sources: std::collections::HashMap<&str, &str> =
+                lp.packages.iter().map(|p| (p.name.as_str(), p.source.as_str())).collect();
+            let source_of = |p: &str| sources.get(p).map(|s| s.to_string()).unwrap_or_else(|| p.to_string());
+            let contents = crate::layer::plan::plan(&tree, base.as_ref(), &source_of, level.spec.spec.layering.budget);
+            let level_epoch = opts.source_date_epoch.unwrap_or(level.plan.epoch);
+            let written = write_layers(&cache, &contents, level_epoch, opts, report, &level.spec.spec.name)?;
+            for (l, path) in written {
+                files.push((l.digest.clone(), path));
+                layers.push(l);
+            }
+            base = Some(tree.clone());
+        }
         let debug_layer = if tags.iter().any(|t| t.debug) {
             let pkg = ap.debug.iter().find(|p| p.name == variants::BUSYBOX_PACKAGE).ok_or_else(|| {
                 BuildError::Other(format!("the debug variant needs {} for {}", variants::BUSYBOX_PACKAGE, ap.arch))
             })?;
-            let deb = sources::fetch_debs(std::slice::from_ref(pkg), &transport, &cache, 1, report)?;
-            Some(write_layer(&variants::busybox_tree(pkg, &deb[0])?, epoch)?)
+            let unpacked = sources::unpack_packages(std::slice::from_ref(pkg), &transport, &cache, 1, report)?;
+            let mut content = crate::layer::whole_tree(&variants::busybox_tree(pkg, &unpacked[0])?);
+            content.name = "debug".into();
+            content.packages = vec![pkg.name.clone()];
+            let mut written = write_layers(&cache, &[content], epoch, opts, report, "debug")?;
+            let (l, path) = written.remove(0);
+            files.push((l.digest.clone(), path));
+            Some(l)
         } else {
             None
         };
+        let total = layers.len() + usize::from(debug_layer.is_some());
+        if total > crate::layer::plan::MAX_LAYERS {
+            return Err(BuildError::Other(format!(
+                "{}: the image would have {total} layers, more than {}; lower `layering.budget` in the specs of the chain",
+                spec.path.display(),
+                crate::layer::plan::MAX_LAYERS
+            )));
+        }
         let platform = Platform::from_debian(&ap.arch);
+        let refs = |ls: &[crate::layer::Layer]| -> Vec<LayerRef> {
+            ls.iter()
+                .map(|l| LayerRef {
+                    media_type: l.media_type.clone(),
+                    digest: l.digest.clone(),
+                    size: l.size,
+                    size_uncompressed: l.tar_size,
+                    diff_id: l.diff_id.clone(),
+                })
+                .collect()
+        };
         let mut latest_manifest = String::new();
         for (t, tag) in tags.iter().enumerate() {
-            let mut layers = vec![base.0.clone()];
+            let mut ls = layers.clone();
             if tag.debug {
-                layers.extend(debug_layer.as_ref().map(|l| l.0.clone()));
+                ls.extend(debug_layer.clone());
             }
             let run = assemble::run_config(spec, &tree, tag);
-            let config = oci::config_blob(&platform, &run, &layers, &created)?;
-            let manifest = oci::manifest_blob(&config, &layers)?;
+            let lrefs = refs(&ls);
+            let config = oci::config_blob(&platform, &run, &lrefs, &created)?;
+            let manifest = oci::manifest_blob(&config, &lrefs)?;
             if t == 0 {
                 latest_manifest = manifest.digest.clone();
             }
@@ -369,13 +501,20 @@ pub fn build_plan(
             arch: ap.arch.clone(),
             packages: ap.packages.clone(),
             manifest: latest_manifest,
-            uncompressed: base.0.size_uncompressed,
-            compressed: base.0.size,
+            uncompressed: layers.iter().map(|l| l.tar_size).sum(),
+            compressed: layers.iter().map(|l| l.size).sum(),
             entries: tree.len(),
             dropped: ap.dropped.clone(),
+            layers,
         });
-        blobs.push(base.1);
-        blobs.extend(debug_layer.map(|l| l.1));
+    }
+    if archs.is_empty() {
+        return Err(BuildError::Other(format!(
+            "{}: none of the requested architectures ({}) is in the spec ({})",
+            spec.path.display(),
+            opts.archs.as_deref().unwrap_or_default().join(", "),
+            spec.spec.archs.join(", ")
+        )));
     }
     let indices = per_tag.iter().map(|m| oci::index_blob(m)).collect::<Result<Vec<_>, _>>()?;
     let refs: Vec<(String, &Blob)> = tags.iter().map(|t| t.name.clone()).zip(indices.iter()).collect();
@@ -386,26 +525,48 @@ pub fn build_plan(
         opts.output.display(),
         tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
     ));
-    oci::write_layout(&opts.output, &all, &refs)?;
-    Ok(BuildOutput {
+    oci::write_layout(&opts.output, &all, &files, &refs)?;
+    let out = BuildOutput {
         digest: indices[0].digest.clone(),
         tags: tags.iter().map(|t| t.name.clone()).zip(indices.iter().map(|b| b.digest.clone())).collect(),
         layout: opts.output.clone(),
         archs,
         epoch,
-    })
+    };
+    record::save(&cache, &key, &all, &files, &out)?;
+    Ok(out)
 }
 
-/// Write `tree` as a gzip layer; returns its reference and blob.
-fn write_layer(tree: &crate::tree::Tree, epoch: i64) -> Result<(LayerRef, Blob), BuildError> {
-    let layer = crate::layer::write_layer(tree, epoch as u64)
-        .map_err(|e| BuildError::Other(format!("cannot write layer: {e}")))?;
-    let r = LayerRef {
-        media_type: layer.media_type.into(),
-        digest: layer.digest.clone(),
-        size: layer.blob.len() as u64,
-        size_uncompressed: layer.tar_size,
-        diff_id: layer.diff_id.clone(),
-    };
-    Ok((r, Blob { media_type: layer.media_type.into(), digest: layer.digest, data: layer.blob }))
+/// Write (or take from the layer cache) each layer, in parallel; results
+/// in the order of `contents`.
+fn write_layers(
+    cache: &Cache,
+    contents: &[crate::layer::LayerContent],
+    epoch: i64,
+    opts: &BuildOptions,
+    report: &Reporter,
+    what: &str,
+) -> Result<Vec<(crate::layer::Layer, PathBuf)>, BuildError> {
+    let total: u64 = contents.iter().map(|c| c.file_bytes()).sum();
+    let bar = report.bar("layers", total, true);
+    bar.message(what);
+    let threads = opts.threads.max(1);
+    let out = crate::fetch::parallel(contents, threads, |c| {
+        crate::layer::write_layer(cache, c, epoch.max(0) as u64, opts.compression, threads, &|n| bar.inc(n))
+            .map_err(|e| BuildError::Other(format!("cannot write layer {} of {what}: {e}", c.name)))
+    });
+    bar.finish();
+    let out = out?;
+    for (l, _) in &out {
+        report.detail(&format!(
+            "layer {} {} ({:.1} MB, {:.1} MB compressed{}): {}",
+            what,
+            l.digest,
+            l.tar_size as f64 / 1e6,
+            l.size as f64 / 1e6,
+            if l.cached { ", cached" } else { "" },
+            l.packages.join(" ")
+        ));
+    }
+    Ok(out)
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{BuildError, BuildOptions};
+use crate::fetch::unpacked::Unpacked;
 use crate::fetch::{self, Cache, Wanted};
 use crate::repo::index::IndexCompression;
 use crate::repo::release::{self, TrustedKey, VerifiedRelease};
@@ -109,30 +110,57 @@ fn load_index(
     index::parse(rel, component, arch, &text, &entry.sha256)
 }
 
-/// Fetch (or read from the cache) every package's .deb, verified against
-/// its Packages stanza. Returns the bytes in the order of `packages`.
-pub fn fetch_debs(
+/// Every package's unpacked members: from the cache's unpacked records
+/// when intact, else the .deb is fetched (or read from the cache), verified
+/// against its Packages stanza (or lock) and unpacked into the cache.
+/// Returns them in the order of `packages`.
+pub fn unpack_packages(
     packages: &[Arc<BinaryPackage>],
     transport: &Transport,
     cache: &Cache,
     jobs: usize,
     report: &Reporter,
-) -> Result<Vec<Vec<u8>>, BuildError> {
+) -> Result<Vec<Unpacked>, BuildError> {
+    unpack_packages_memo(packages, transport, cache, jobs, report, &Default::default())
+}
+
+/// [`unpack_packages`], remembering what this build already unpacked (and
+/// verified) in `memo`, by .deb SHA256: a chain of specs shares packages.
+pub fn unpack_packages_memo(
+    packages: &[Arc<BinaryPackage>],
+    transport: &Transport,
+    cache: &Cache,
+    jobs: usize,
+    report: &Reporter,
+    memo: &std::sync::Mutex<std::collections::HashMap<String, Unpacked>>,
+) -> Result<Vec<Unpacked>, BuildError> {
     let total: u64 = packages.iter().map(|p| p.size).sum();
-    report.step(&format!("fetching {} package(s), {:.1} MB", packages.len(), total as f64 / 1e6));
-    let bar = report.bar("fetching", total, true);
+    report.detail(&format!("unpacking {} package(s), {:.1} MB of .debs", packages.len(), total as f64 / 1e6));
+    let bar = report.bar("fetching and unpacking", total, true);
     let out = fetch::parallel(packages, jobs, |p| {
         let what = format!("package {} {} ({})", p.name, p.version, p.arch);
         let url = format!("{}/{}", p.base_url, p.filename);
         let want = Wanted { what: &what, url: &url, sha256: &p.sha256, size: p.size };
-        let data = cache.fetch(transport, &want).map_err(|e| match e {
-            RepoError::NotFound { url } => {
-                BuildError::Gone { package: p.name.clone(), version: p.version.to_string(), arch: p.arch.clone(), url }
-            }
-            e => e.into(),
+        if let Some(u) = memo.lock().ok().and_then(|m| m.get(&p.sha256).cloned()) {
+            bar.inc(p.size);
+            return Ok(u);
+        }
+        let unpacked = cache.unpacked(&p.name, &p.sha256, || {
+            cache.fetch(transport, &want).map_err(|e| match e {
+                RepoError::NotFound { url } => BuildError::Gone {
+                    package: p.name.clone(),
+                    version: p.version.to_string(),
+                    arch: p.arch.clone(),
+                    url,
+                },
+                e => e.into(),
+            })
         });
         bar.inc(p.size);
-        data
+        if let (Ok(u), Ok(mut m)) = (&unpacked, memo.lock()) {
+            m.insert(p.sha256.clone(), u.clone());
+        }
+        unpacked
     });
     bar.finish();
     out

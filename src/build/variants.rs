@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::deb;
+use crate::fetch::unpacked::Unpacked;
 use crate::repo::BinaryPackage;
 use crate::spec::Variant;
 use crate::tree::filter::PathFilter;
@@ -59,15 +59,9 @@ pub fn tags(variants: &[Variant]) -> Vec<Tag> {
 
 /// The debug layer's tree: `/busybox/busybox` from the busybox-static .deb
 /// and one symlink per applet.
-pub fn busybox_tree(pkg: &Arc<BinaryPackage>, deb_bytes: &[u8]) -> Result<Tree, BuildError> {
-    let members = deb::members(&pkg.name, deb_bytes)?;
+pub fn busybox_tree(pkg: &Arc<BinaryPackage>, unpacked: &Unpacked) -> Result<Tree, BuildError> {
     let mut scratch = Tree::new();
-    extract::extract(
-        &mut scratch,
-        &pkg.name,
-        deb::decompress(&pkg.name, &members.data_name, &members.data)?,
-        &PathFilter::keep_all(),
-    )?;
+    extract::extract(&mut scratch, &pkg.name, &unpacked.data, &PathFilter::keep_all())?;
     let binary = ["/bin/busybox", "/usr/bin/busybox"]
         .iter()
         .find_map(|p| match scratch.get(p) {

@@ -253,10 +253,15 @@ pub fn elf_files(tree: &Tree) -> HashMap<&str, ElfInfo> {
     let mut out = HashMap::new();
     for (path, e) in tree.iter() {
         if let Kind::File { data, .. } = &e.kind {
-            if is_elf(data) && !skipped(path) {
-                if let Some(info) = parse(data) {
-                    out.insert(path.as_str(), info);
-                }
+            if skipped(path) || data.len() < 4 {
+                continue;
+            }
+            let mut magic = [0u8; 4];
+            if std::io::Read::read_exact(&mut data.reader(), &mut magic).is_err() || !is_elf(&magic) {
+                continue;
+            }
+            if let Some(info) = parse(&data.read_lossy()) {
+                out.insert(path.as_str(), info);
             }
         }
     }
@@ -270,7 +275,7 @@ fn ld_so_conf_dirs(tree: &Tree) -> Vec<String> {
     let file_text = |p: &str| -> Option<String> {
         let real = tree.resolve(p)?;
         match &tree.get(&real)?.kind {
-            Kind::File { data, .. } => Some(String::from_utf8_lossy(data).into_owned()),
+            Kind::File { data, .. } => Some(String::from_utf8_lossy(&data.read_lossy()).into_owned()),
             _ => None,
         }
     };

@@ -24,7 +24,6 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -238,6 +237,21 @@ const MANIFEST_TYPES: [&str; 2] =
 /// platform manifest, with its platform (`linux/amd64`, `linux/arm64/v8`).
 pub fn read_layout(dir: &Path, tag: &str) -> Result<Vec<(String, Tree)>, ReadError> {
     let layout = Layout { dir: dir.to_path_buf() };
+    let top = tagged(dir, tag)?;
+    let mut out = Vec::new();
+    read_any(&layout, &top, None, 0, &mut |_, manifest, path, platform| {
+        out.push(read_manifest(&layout, manifest, path, platform)?);
+        Ok(())
+    })?;
+    if out.is_empty() {
+        return Err(invalid(&dir.join("index.json"), format!("image {tag:?} has no platform manifest")));
+    }
+    Ok(out)
+}
+
+/// The descriptor in `index.json` tagged `tag` (`org.opencontainers.image.ref.name`;
+/// an untagged single-entry index counts as `latest`).
+fn tagged(dir: &Path, tag: &str) -> Result<Desc, ReadError> {
     let index_path = dir.join("index.json");
     let text = std::fs::read(&index_path).map_err(|source| ReadError::Io { path: index_path.clone(), source })?;
     let index: Value = serde_json::from_slice(&text).map_err(|e| invalid(&index_path, format!("not JSON: {e}")))?;
@@ -266,20 +280,20 @@ pub fn read_layout(dir: &Path, tag: &str) -> Result<Vec<(String, Tree)>, ReadErr
         }
         _ => return Err(invalid(&index_path, format!("more than one image tagged {tag:?}"))),
     };
-    let mut out = Vec::new();
-    read_any(&layout, &desc(top, &index_path)?, None, &mut out, 0)?;
-    if out.is_empty() {
-        return Err(invalid(&index_path, format!("image {tag:?} has no platform manifest")));
-    }
-    Ok(out)
+    desc(top, &index_path)
 }
+
+/// What [`read_any`] calls for each platform manifest: its descriptor, the
+/// manifest document (verified against the descriptor), its blob path and
+/// the platform of the index entry that named it.
+type OnManifest<'a> = dyn FnMut(&Desc, &Value, &Path, Option<String>) -> Result<(), ReadError> + 'a;
 
 fn read_any(
     layout: &Layout,
     d: &Desc,
     platform: Option<String>,
-    out: &mut Vec<(String, Tree)>,
     depth: usize,
+    on_manifest: &mut OnManifest<'_>,
 ) -> Result<(), ReadError> {
     if depth > 4 {
         return Err(invalid(&layout.dir, "image indexes nested too deep"));
@@ -297,13 +311,11 @@ fn read_any(
             if md.platform.as_deref().is_some_and(|p| p.starts_with("unknown/")) {
                 continue;
             }
-            read_any(layout, &md, md.platform.clone(), out, depth + 1)?;
+            read_any(layout, &md, md.platform.clone(), depth + 1, on_manifest)?;
         }
         Ok(())
     } else if MANIFEST_TYPES.contains(&media.as_str()) || (media.is_empty() && doc.get("layers").is_some()) {
-        let (plat, tree) = read_manifest(layout, &doc, &path, platform)?;
-        out.push((plat, tree));
-        Ok(())
+        on_manifest(d, &doc, &path, platform)
     } else {
         Err(invalid(&path, format!("unsupported media type {media:?}")))
     }
@@ -315,6 +327,31 @@ fn read_manifest(
     path: &Path,
     platform: Option<String>,
 ) -> Result<(String, Tree), ReadError> {
+    let parts = manifest_layers(layout, manifest, path, platform)?;
+    let mut tree = Tree::new();
+    for (ld, diff_id) in &parts.layers {
+        apply_layer(layout, ld, diff_id, &mut tree)?;
+    }
+    Ok((parts.platform, tree))
+}
+
+/// What a manifest names.
+struct ManifestParts {
+    /// From the index entry, else the config.
+    platform: String,
+    config: Desc,
+    /// Each layer's descriptor and diff_id, bottom first.
+    layers: Vec<(Desc, String)>,
+}
+
+/// A manifest's platform, config descriptor and layer descriptors with
+/// their diff_ids; the config is read and verified.
+fn manifest_layers(
+    layout: &Layout,
+    manifest: &Value,
+    path: &Path,
+    platform: Option<String>,
+) -> Result<ManifestParts, ReadError> {
     let cd = desc(manifest.get("config").ok_or_else(|| invalid(path, "manifest without config"))?, path)?;
     let (config, config_path) = layout.json(&cd, "config")?;
     let diff_ids: Vec<String> = config
@@ -331,12 +368,9 @@ fn read_manifest(
         return Err(invalid(path, format!("{} layers but {} diff_ids in the config", layers.len(), diff_ids.len())));
     }
     let platform = platform.or_else(|| platform_string(&config)).unwrap_or_else(|| "unknown".into());
-    let mut tree = Tree::new();
-    for (l, diff_id) in layers.iter().zip(&diff_ids) {
-        let ld = desc(l, path)?;
-        apply_layer(layout, &ld, diff_id, &mut tree)?;
-    }
-    Ok((platform, tree))
+    let layers =
+        layers.iter().zip(diff_ids).map(|(l, diff_id)| Ok((desc(l, path)?, diff_id))).collect::<Result<_, _>>()?;
+    Ok(ManifestParts { platform, config: cd, layers })
 }
 
 enum Compression {
@@ -362,6 +396,21 @@ fn compression(media: &str) -> Option<Compression> {
 
 fn apply_layer(layout: &Layout, d: &Desc, diff_id: &str, tree: &mut Tree) -> Result<(), ReadError> {
     let path = layout.blob_path(&d.digest)?;
+    with_layer_stream(layout, d, diff_id, |tar_stream| apply_tar(tar_stream, tree, &path)).map(|_| ())
+}
+
+/// Open a layer blob, decompress it and hand the uncompressed stream to
+/// `f`, verifying both streams: the blob against the descriptor's digest
+/// and size, the tar stream against `diff_id`. Both are drained to their
+/// end after `f` returns, so a mismatch is reported even when `f` stops
+/// early. Returns `f`'s value and the uncompressed size in bytes.
+fn with_layer_stream<T>(
+    layout: &Layout,
+    d: &Desc,
+    diff_id: &str,
+    f: impl FnOnce(&mut dyn Read) -> Result<T, TarError>,
+) -> Result<(T, u64), ReadError> {
+    let path = layout.blob_path(&d.digest)?;
     let comp = compression(&d.media_type)
         .ok_or_else(|| invalid(&path, format!("unsupported layer media type {:?}", d.media_type)))?;
     if !diff_id.starts_with("sha256:") {
@@ -375,21 +424,22 @@ fn apply_layer(layout: &Layout, d: &Desc, diff_id: &str, tree: &mut Tree) -> Res
             None => ReadError::Io { path: path.clone(), source: e },
         }
     };
-    {
+    let (value, uncompressed) = {
         let decoded: Box<dyn Read + '_> = match comp {
             Compression::None => Box::new(&mut blob),
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut blob)),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(&mut blob).map_err(err)?),
         };
         let mut tar_stream = Verifier::new(decoded, diff_id, None, "uncompressed layer (diff_id)");
-        apply_tar(&mut tar_stream, tree, &path).map_err(|e| match e {
+        let value = f(&mut tar_stream).map_err(|e| match e {
             TarError::Io(e) => err(e),
             TarError::Invalid(reason) => invalid(&path, reason),
         })?;
         io::copy(&mut tar_stream, &mut io::sink()).map_err(err)?;
-    }
+        (value, tar_stream.count)
+    };
     io::copy(&mut blob, &mut io::sink()).map_err(err)?;
-    Ok(())
+    Ok((value, uncompressed))
 }
 
 enum TarError {
@@ -454,7 +504,7 @@ fn apply_tar(stream: impl Read, tree: &mut Tree, blob: &Path) -> Result<(), TarE
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let mut data = Vec::with_capacity(usize::try_from(e.size()).unwrap_or(0));
                 e.read_to_end(&mut data)?;
-                Kind::File { data: Arc::new(data), inode: tree.new_inode() }
+                Kind::File { data: crate::tree::Content::bytes(data), inode: tree.new_inode() }
             }
             tar::EntryType::Symlink => {
                 let target = e.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
@@ -497,6 +547,214 @@ fn apply_tar(stream: impl Read, tree: &mut Tree, blob: &Path) -> Result<(), TarE
         this_layer.insert(written);
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Layer by layer, for `distill inspect`
+// ---------------------------------------------------------------------------
+
+/// A layer of a platform image: its descriptor (image-spec descriptor.md)
+/// and the config's diff_id for it (config.md, `rootfs.diff_ids`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LayerRef {
+    /// Media type of the blob (`application/vnd.oci.image.layer.v1.tar+gzip` …).
+    pub media_type: String,
+    /// Digest of the (compressed) blob, `sha256:<hex>`.
+    pub digest: String,
+    /// Size of the blob in bytes, as the descriptor states (the compressed size).
+    pub size: u64,
+    /// Digest of the uncompressed tar stream, `sha256:<hex>`.
+    pub diff_id: String,
+}
+
+/// One platform's image manifest (image-spec manifest.md), read and
+/// verified without reading its layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformManifest {
+    /// `os/architecture[/variant]`, from the image index entry or the config.
+    pub platform: String,
+    /// Digest of the manifest blob.
+    pub digest: String,
+    /// Digest of the config blob.
+    pub config: String,
+    /// The layers, bottom first.
+    pub layers: Vec<LayerRef>,
+}
+
+/// What a tag names, down to the platform manifests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedImage {
+    /// Digest of the blob `index.json` tags (an image index or a manifest).
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// One manifest per platform, in index order (nested indexes
+    /// flattened, `unknown/unknown` attestation entries skipped).
+    pub platforms: Vec<PlatformManifest>,
+}
+
+/// Read the manifests of the image tagged `tag` in the layout at `dir`,
+/// verifying every JSON blob (index, manifests, configs) against its
+/// descriptor as [`read_layout`] does, but reading no layer; pair it with
+/// [`walk_layer`].
+pub fn read_manifests(dir: &Path, tag: &str) -> Result<TaggedImage, ReadError> {
+    let layout = Layout { dir: dir.to_path_buf() };
+    let top = tagged(dir, tag)?;
+    let mut platforms = Vec::new();
+    read_any(&layout, &top, None, 0, &mut |md, manifest, path, platform| {
+        let parts = manifest_layers(&layout, manifest, path, platform)?;
+        platforms.push(PlatformManifest {
+            platform: parts.platform,
+            digest: md.digest.clone(),
+            config: parts.config.digest,
+            layers: parts
+                .layers
+                .into_iter()
+                .map(|(d, diff_id)| LayerRef { media_type: d.media_type, digest: d.digest, size: d.size, diff_id })
+                .collect(),
+        });
+        Ok(())
+    })?;
+    if platforms.is_empty() {
+        return Err(invalid(&dir.join("index.json"), format!("image {tag:?} has no platform manifest")));
+    }
+    Ok(TaggedImage { digest: top.digest, media_type: top.media_type, platforms })
+}
+
+/// What a layer entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerEntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link ([`LayerEntry::link`] is its target as written).
+    Symlink,
+    /// A hard link ([`LayerEntry::link`] is the normalised path it names).
+    HardLink,
+    /// `.wh.<name>`: [`LayerEntry::path`] is the path it removes, with
+    /// everything below it, from the lower layers.
+    Whiteout,
+    /// `.wh..wh..opq`: [`LayerEntry::path`] is the directory whose lower
+    /// layers' contents it hides.
+    OpaqueWhiteout,
+    /// A device node or FIFO.
+    Other,
+}
+
+/// One entry of a layer's tar stream, as [`walk_layer`] yields it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerEntry {
+    /// Absolute, normalised path as written in the layer (`/usr/bin/node`);
+    /// parent symlinks of lower layers are not followed. For whiteouts, the
+    /// path hidden (see [`LayerEntryKind`]).
+    pub path: String,
+    /// What the entry is.
+    pub kind: LayerEntryKind,
+    /// Size in bytes of a regular file's contents (0 for other kinds).
+    pub size: u64,
+    /// Permission bits (`0o7777` mask).
+    pub mode: u32,
+    /// Symlink target or hard-link target, see [`LayerEntryKind`].
+    pub link: Option<String>,
+    /// The contents, for regular files the caller asked for (and no larger
+    /// than [`MAX_ENTRY_DATA`]).
+    pub data: Option<Vec<u8>>,
+}
+
+/// The largest file [`walk_layer`] reads into [`LayerEntry::data`].
+pub const MAX_ENTRY_DATA: u64 = 16 << 20;
+
+/// What [`walk_layer`] measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerStats {
+    /// Bytes of the uncompressed tar stream (what `diff_id` digests).
+    pub uncompressed_size: u64,
+    /// Tar entries (whiteouts included; PAX and GNU long-name headers are
+    /// part of the entry they describe).
+    pub entries: u64,
+}
+
+/// Stream one layer of the layout at `dir`, calling `visit` for each tar
+/// entry in order. Contents are skipped, except those of regular files for
+/// which `want_data(path)` is true (up to [`MAX_ENTRY_DATA`] bytes), so
+/// memory does not grow with the layer. The blob is verified against the
+/// descriptor's digest and size, and the tar stream against the diff_id,
+/// as [`read_layout`] does; a mismatch is found only at the end of the
+/// stream, after `visit` has seen the entries, so a caller must discard what
+/// it gathered when this returns an error. An `Err(reason)` from `visit`
+/// stops the walk and is reported as [`ReadError::Invalid`] on the blob.
+pub fn walk_layer(
+    dir: &Path,
+    layer: &LayerRef,
+    want_data: &dyn Fn(&str) -> bool,
+    visit: &mut dyn FnMut(LayerEntry) -> Result<(), String>,
+) -> Result<LayerStats, ReadError> {
+    let layout = Layout { dir: dir.to_path_buf() };
+    let d =
+        Desc { media_type: layer.media_type.clone(), digest: layer.digest.clone(), size: layer.size, platform: None };
+    let (entries, uncompressed_size) =
+        with_layer_stream(&layout, &d, &layer.diff_id, |tar_stream| walk_tar(tar_stream, want_data, visit))?;
+    Ok(LayerStats { uncompressed_size, entries })
+}
+
+fn walk_tar(
+    stream: impl Read,
+    want_data: &dyn Fn(&str) -> bool,
+    visit: &mut dyn FnMut(LayerEntry) -> Result<(), String>,
+) -> Result<u64, TarError> {
+    let mut ar = tar::Archive::new(stream);
+    let mut count = 0;
+    for entry in ar.entries()? {
+        let mut e = entry?;
+        count += 1;
+        let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        let path =
+            normalize(&raw).ok_or_else(|| TarError::Invalid(format!("layer entry {raw:?} climbs out of the root")))?;
+        let mode = e.header().mode().unwrap_or(0) & 0o7777;
+        let (parent, name) =
+            path.rsplit_once('/').map(|(p, n)| (if p.is_empty() { "/" } else { p }, n)).unwrap_or(("/", ""));
+        let mut out =
+            LayerEntry { path: path.clone(), kind: LayerEntryKind::Other, size: 0, mode, link: None, data: None };
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            if hidden == ".wh..opq" {
+                out.kind = LayerEntryKind::OpaqueWhiteout;
+                out.path = parent.to_string();
+            } else {
+                out.kind = LayerEntryKind::Whiteout;
+                out.path = if parent == "/" { format!("/{hidden}") } else { format!("{parent}/{hidden}") };
+            }
+        } else {
+            match e.header().entry_type() {
+                tar::EntryType::Directory => out.kind = LayerEntryKind::Dir,
+                tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                    out.kind = LayerEntryKind::File;
+                    out.size = e.size();
+                    if out.size <= MAX_ENTRY_DATA && want_data(&path) {
+                        let mut data = Vec::with_capacity(usize::try_from(out.size).unwrap_or(0));
+                        e.read_to_end(&mut data)?;
+                        out.data = Some(data);
+                    }
+                }
+                tar::EntryType::Symlink => {
+                    out.kind = LayerEntryKind::Symlink;
+                    out.link =
+                        Some(e.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default());
+                }
+                tar::EntryType::Link => {
+                    let target =
+                        e.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                    out.kind = LayerEntryKind::HardLink;
+                    out.link = Some(normalize(&target).ok_or_else(|| {
+                        TarError::Invalid(format!("hard link {raw} → {target:?} climbs out of the root"))
+                    })?);
+                }
+                _ => {}
+            }
+        }
+        visit(out).map_err(TarError::Invalid)?;
+    }
+    Ok(count)
 }
 
 #[cfg(test)]
@@ -555,8 +813,8 @@ mod tests {
     }
 
     fn gzip_layer(tree: &Tree) -> TestLayer {
-        let l = crate::layer::write_layer(tree, 1).unwrap();
-        ("application/vnd.oci.image.layer.v1.tar+gzip", l.blob, l.diff_id)
+        let (blob, diff_id) = crate::layer::gzip_tree(tree, 1).unwrap();
+        ("application/vnd.oci.image.layer.v1.tar+gzip", blob, diff_id)
     }
 
     fn arm64() -> Value {
@@ -569,7 +827,7 @@ mod tests {
             .map(|(p, e)| {
                 let k = match &e.kind {
                     Kind::Dir => "dir".to_string(),
-                    Kind::File { data, .. } => format!("file {}", String::from_utf8_lossy(data)),
+                    Kind::File { data, .. } => format!("file {}", String::from_utf8_lossy(&data.read_lossy())),
                     Kind::Symlink(s) => format!("link {s}"),
                 };
                 format!("{p} {:o} {}:{} {k}", e.mode, e.uid, e.gid)
@@ -628,7 +886,7 @@ mod tests {
         let t = &got[0].1;
         let paths: Vec<&str> = t.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths, ["/", "/etc", "/etc/keep", "/opt", "/opt/new"]);
-        assert!(matches!(&t.get("/etc/keep").unwrap().kind, Kind::File { data, .. } if data.as_slice() == b"K"));
+        assert!(matches!(&t.get("/etc/keep").unwrap().kind, Kind::File { data, .. } if &*data.read().unwrap() == b"K"));
     }
 
     #[test]
@@ -661,7 +919,7 @@ mod tests {
         // tar stays valid, only the digest tells.
         let tmp = tempfile::tempdir().unwrap();
         let mut tar = Vec::new();
-        crate::layer::write_tar(&sample(), 1, &mut tar).unwrap();
+        crate::layer::write_tree_tar(&sample(), 1, &mut tar).unwrap();
         let path = tmp.path().join("blobs/sha256").join(&sha(&tar)[7..]);
         let layer = ("application/vnd.oci.image.layer.v1.tar", tar.clone(), sha(&tar));
         write_layout(tmp.path(), "latest", &[(arm64(), vec![layer])]);
@@ -680,7 +938,7 @@ mod tests {
     fn wrong_diff_id_is_a_digest_error() {
         let tmp = tempfile::tempdir().unwrap();
         let mut tar = Vec::new();
-        crate::layer::write_tar(&sample(), 1, &mut tar).unwrap();
+        crate::layer::write_tree_tar(&sample(), 1, &mut tar).unwrap();
         let layer = ("application/vnd.oci.image.layer.v1.tar", tar, format!("sha256:{}", "0".repeat(64)));
         write_layout(tmp.path(), "v1", &[(arm64(), vec![layer])]);
         match read_layout(tmp.path(), "v1") {
@@ -704,5 +962,86 @@ mod tests {
             }
         }
         assert!(matches!(read_layout(tmp.path(), "latest"), Err(ReadError::Digest { .. })));
+    }
+
+    #[test]
+    fn layers_are_walked_one_by_one_with_sizes_and_verification() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut tar = Vec::new();
+        {
+            let mut b = tar::Builder::new(&mut tar);
+            let mut add = |name: &str, kind: tar::EntryType, data: &[u8], link: Option<&str>| {
+                let mut h = tar::Header::new_gnu();
+                h.set_mode(0o644);
+                h.set_size(data.len() as u64);
+                h.set_entry_type(kind);
+                if let Some(l) = link {
+                    h.set_link_name(l).unwrap();
+                }
+                b.append_data(&mut h, name, data).unwrap();
+            };
+            add("usr/", tar::EntryType::Directory, b"", None);
+            add("usr/bin/tool", tar::EntryType::Regular, &[7; 3000], None);
+            add("usr/bin/tool2", tar::EntryType::Link, b"", Some("./usr/bin/tool"));
+            add("usr/bin/t", tar::EntryType::Symlink, b"", Some("tool"));
+            add("var/lib/dpkg/status.d/tool", tar::EntryType::Regular, b"Package: tool\n", None);
+            add("etc/.wh.gone", tar::EntryType::Regular, b"", None);
+            add("opt/.wh..wh..opq", tar::EntryType::Regular, b"", None);
+            b.finish().unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        let blob_bytes = gz.finish().unwrap();
+        let layer = ("application/vnd.oci.image.layer.v1.tar+gzip", blob_bytes.clone(), sha(&tar));
+        write_layout(tmp.path(), "latest", &[(arm64(), vec![layer])]);
+
+        let image = read_manifests(tmp.path(), "latest").unwrap();
+        assert_eq!(image.media_type, INDEX_TYPES[0]);
+        assert_eq!(image.platforms.len(), 1);
+        let p = &image.platforms[0];
+        assert_eq!(p.platform, "linux/arm64/v8");
+        assert!(tmp.path().join("blobs/sha256").join(&p.digest[7..]).is_file());
+        let l = &p.layers[0];
+        assert_eq!(
+            (l.digest.clone(), l.size, l.diff_id.clone()),
+            (sha(&blob_bytes), blob_bytes.len() as u64, sha(&tar))
+        );
+
+        let mut seen = Vec::new();
+        let stats = walk_layer(tmp.path(), l, &|p| p.contains("status.d"), &mut |e| {
+            seen.push((e.path, e.kind, e.size, e.link, e.data.map(|d| String::from_utf8(d).unwrap())));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(stats, LayerStats { uncompressed_size: tar.len() as u64, entries: 7 });
+        use LayerEntryKind::*;
+        let s = |x: &str| Some(x.to_string());
+        assert_eq!(
+            seen,
+            [
+                ("/usr".to_string(), Dir, 0, None, None),
+                ("/usr/bin/tool".into(), File, 3000, None, None),
+                ("/usr/bin/tool2".into(), HardLink, 0, s("/usr/bin/tool"), None),
+                ("/usr/bin/t".into(), Symlink, 0, s("tool"), None),
+                ("/var/lib/dpkg/status.d/tool".into(), File, 14, None, s("Package: tool\n")),
+                ("/etc/gone".into(), Whiteout, 0, None, None),
+                ("/opt".into(), OpaqueWhiteout, 0, None, None),
+            ]
+        );
+
+        // A visitor's error names the blob; a wrong diff_id is a digest error.
+        match walk_layer(tmp.path(), l, &|_| false, &mut |_| Err("stop".into())) {
+            Err(ReadError::Invalid { path, reason }) => {
+                assert_eq!((path.file_name().unwrap().to_str().unwrap(), reason.as_str()), (&l.digest[7..], "stop"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let wrong = LayerRef { diff_id: format!("sha256:{}", "0".repeat(64)), ..l.clone() };
+        match walk_layer(tmp.path(), &wrong, &|_| false, &mut |_| Ok(())) {
+            Err(ReadError::Digest { detail, .. }) => {
+                assert!(detail.starts_with("uncompressed layer (diff_id) digest mismatch"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

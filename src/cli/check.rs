@@ -3,13 +3,14 @@
 //! platform's filesystem.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use distill::build::BuildError;
 use distill::check::{self, CheckOptions, Finding};
 use distill::report::Reporter;
+
+use super::split_image;
 
 /// `distill check`.
 #[derive(Args, Debug)]
@@ -23,18 +24,6 @@ pub struct CheckArgs {
     /// Allow a shell (for debug variants of an image).
     #[arg(long)]
     pub allow_shell: bool,
-}
-
-/// `DIR` or `DIR:TAG`; an existing directory whose name contains `:` is
-/// taken whole.
-fn split_image(image: &str) -> (PathBuf, String) {
-    if Path::new(image).is_dir() {
-        return (image.into(), "latest".into());
-    }
-    match image.rsplit_once(':') {
-        Some((dir, tag)) if !dir.is_empty() && !tag.is_empty() && !tag.contains('/') => (dir.into(), tag.into()),
-        _ => (image.into(), "latest".into()),
-    }
 }
 
 fn finding_line(f: &Finding) -> String {
@@ -101,16 +90,4 @@ pub fn cmd_check(args: CheckArgs, report: &Reporter) -> Result<(), BuildError> {
         std::process::exit(i32::from(super::exit::CHECK));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn image_argument_splits_off_a_tag() {
-        assert_eq!(split_image("images/nodejs"), (PathBuf::from("images/nodejs"), "latest".into()));
-        assert_eq!(split_image("images/nodejs:v1"), (PathBuf::from("images/nodejs"), "v1".into()));
-        assert_eq!(split_image("/no/such:dir/x"), (PathBuf::from("/no/such:dir/x"), "latest".into()));
-    }
 }

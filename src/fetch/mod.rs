@@ -5,9 +5,19 @@
 //! file in the same directory and renamed into place only after its size
 //! and SHA256 matched the expected values; a blob read back is hashed again
 //! and, if it no longer matches (disk corruption, tampering), removed and
-//! fetched anew.
+//! fetched anew. Blobs are .debs, index files, unpacked package data
+//! ([`unpacked`]) and compressed layers.
+//!
+//! Records (`<cache>/<kind>/<key>`: `unpacked/`, `layers/`, `builds/`) are
+//! small JSON documents mapping what went into a piece of work to the blobs
+//! it produced; they are written by rename and every blob they name is
+//! verified again when used, so a stale or damaged record costs a rebuild,
+//! never a wrong image.
 
-use std::io::Write;
+pub mod unpacked;
+
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -60,7 +70,8 @@ impl Cache {
         &self.root
     }
 
-    fn blob_path(&self, sha256: &str) -> PathBuf {
+    /// Where the blob `sha256` (lowercase hex) is or would be.
+    pub fn blob_path(&self, sha256: &str) -> PathBuf {
         self.root.join("blobs/sha256").join(sha256)
     }
 
@@ -85,6 +96,73 @@ impl Cache {
         tmp.write_all(data).map_err(io)?;
         tmp.as_file().sync_all().map_err(io)?;
         tmp.persist(self.blob_path(sha256)).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    /// Stream `reader` into the blob store, hashing as it is written; the
+    /// blob is named by its SHA256 only after the stream ended. Returns
+    /// (SHA256 lowercase hex, size in bytes). Blobs are mode 0644: layouts
+    /// link to them.
+    pub fn put_reader(&self, mut reader: impl Read) -> Result<(String, u64), RepoError> {
+        let dir = self.root.join("blobs/sha256");
+        let io = |source| RepoError::Cache { path: dir.clone(), source };
+        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+        let mut out =
+            HashWriter { inner: std::io::BufWriter::with_capacity(1 << 20, tmp), hasher: Sha256::new(), count: 0 };
+        std::io::copy(&mut reader, &mut out).map_err(io)?;
+        let sha = hex::encode(out.hasher.finalize());
+        let size = out.count;
+        let tmp = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
+        set_readable(tmp.path());
+        tmp.persist(self.blob_path(&sha)).map_err(|e| io(e.error))?;
+        Ok((sha, size))
+    }
+
+    /// A temporary file in the blob directory, for a writer that names the
+    /// blob when done ([`Cache::commit_blob`]).
+    pub fn temp_blob(&self) -> Result<tempfile::NamedTempFile, RepoError> {
+        let dir = self.root.join("blobs/sha256");
+        tempfile::NamedTempFile::new_in(&dir).map_err(|source| RepoError::Cache { path: dir, source })
+    }
+
+    /// Name a finished temporary blob by the SHA256 its writer computed.
+    pub fn commit_blob(&self, tmp: tempfile::NamedTempFile, sha256: &str) -> Result<PathBuf, RepoError> {
+        let path = self.blob_path(sha256);
+        set_readable(tmp.path());
+        tmp.persist(&path).map_err(|e| RepoError::Cache { path: path.clone(), source: e.error })?;
+        Ok(path)
+    }
+
+    /// Open the blob `sha256` after hashing it again (and checking `size`
+    /// when given); a blob that no longer matches is removed. `None` when
+    /// missing or removed.
+    pub fn open_verified(&self, sha256: &str, size: Option<u64>) -> Option<(PathBuf, File)> {
+        let path = self.blob_path(sha256);
+        let mut file = File::open(&path).ok()?;
+        let mut out = HashWriter { inner: std::io::sink(), hasher: Sha256::new(), count: 0 };
+        let ok = std::io::copy(&mut file, &mut out).is_ok()
+            && size.is_none_or(|s| s == out.count)
+            && hex::encode(out.hasher.finalize()) == sha256;
+        if !ok {
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
+        Some((path, file))
+    }
+
+    /// Read the record `<kind>/<key>`, if present.
+    pub fn get_record(&self, kind: &str, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.root.join(kind).join(key)).ok()
+    }
+
+    /// Write the record `<kind>/<key>` (temporary file, then rename).
+    pub fn put_record(&self, kind: &str, key: &str, data: &[u8]) -> Result<(), RepoError> {
+        let dir = self.root.join(kind);
+        let io = |source| RepoError::Cache { path: dir.clone(), source };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+        tmp.write_all(data).map_err(io)?;
+        tmp.persist(dir.join(key)).map_err(|e| io(e.error))?;
         Ok(())
     }
 
@@ -142,6 +220,33 @@ impl Cache {
         self.put_verified(want.sha256, &data)?;
         Ok(data)
     }
+}
+
+/// A writer that hashes and counts what passes through.
+pub struct HashWriter<W> {
+    /// Where the bytes go.
+    pub inner: W,
+    /// SHA256 of the bytes so far.
+    pub hasher: Sha256,
+    /// Bytes so far.
+    pub count: u64,
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn set_readable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644));
 }
 
 /// Check `data` against the expected size and SHA256.

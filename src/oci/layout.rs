@@ -10,10 +10,17 @@ use std::path::{Path, PathBuf};
 
 use super::{canonical_json, Blob, OciError, REF_NAME};
 
-/// Write a layout at `dir` holding `blobs` and an index.json whose
-/// manifests are `refs`: (tag, blob that is tagged). Replaces any layout
-/// already at `dir` atomically (rename).
-pub fn write_layout(dir: &Path, blobs: &[&Blob], refs: &[(String, &Blob)]) -> Result<(), OciError> {
+/// Write a layout at `dir` holding `blobs`, the blob files `files`
+/// (`sha256:` digest, path of a verified file in the cache: hard-linked,
+/// or copied across filesystems) and an index.json whose manifests are
+/// `refs`: (tag, blob that is tagged). Replaces any layout already at
+/// `dir` atomically (rename).
+pub fn write_layout(
+    dir: &Path,
+    blobs: &[&Blob],
+    files: &[(String, PathBuf)],
+    refs: &[(String, &Blob)],
+) -> Result<(), OciError> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io = |path: PathBuf| move |source| OciError::Io { path: path.clone(), source };
     refuse_foreign_dir(dir)?;
@@ -26,6 +33,15 @@ pub fn write_layout(dir: &Path, blobs: &[&Blob], refs: &[(String, &Blob)]) -> Re
     for b in blobs {
         let p = blob_dir.join(b.digest.trim_start_matches("sha256:"));
         std::fs::write(&p, &b.data).map_err(io(p.clone()))?;
+    }
+    for (digest, src) in files {
+        let p = blob_dir.join(digest.trim_start_matches("sha256:"));
+        if p.exists() {
+            continue;
+        }
+        if std::fs::hard_link(src, &p).is_err() {
+            std::fs::copy(src, &p).map_err(io(p.clone()))?;
+        }
     }
     let layout = tmp.path().join("oci-layout");
     std::fs::write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io(layout.clone()))?;

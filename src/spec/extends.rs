@@ -118,6 +118,7 @@ fn merge(parent: Spec, child: Spec, keys: &BTreeSet<String>) -> Spec {
         paths: if keys.contains("paths") { child.paths } else { parent.paths },
         accounts,
         image,
+        layering: if keys.contains("layering") { child.layering } else { parent.layering },
     }
 }
 

@@ -95,6 +95,32 @@ pub struct Spec {
     /// Image configuration (OCI image-spec config.md `config` object).
     #[serde(default)]
     pub image: ImageSettings,
+    /// How this spec's files are split into layers.
+    #[serde(default)]
+    pub layering: Layering,
+}
+
+/// Layering of the files a spec adds (on top of the layers of the spec it
+/// extends, which are kept as they are).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layering {
+    /// Most layers this spec adds: one per Debian source package of at
+    /// least 1 MiB of files, largest first, and one for everything else.
+    /// 1–127; default 10. The whole image (with the specs it extends and
+    /// the debug layer) may not exceed 127 layers.
+    #[serde(default = "default_budget")]
+    pub budget: usize,
+}
+
+impl Default for Layering {
+    fn default() -> Self {
+        Layering { budget: default_budget() }
+    }
+}
+
+fn default_budget() -> usize {
+    crate::layer::plan::DEFAULT_BUDGET
 }
 
 /// An image variant (see [`Spec::variants`]).
@@ -305,6 +331,12 @@ pub(crate) fn parse_unvalidated(path: &Path, raw: &[u8]) -> Result<Spec, SpecErr
 
 fn validate(path: &Path, spec: &Spec) -> Result<(), SpecError> {
     let invalid = |field: &str, message: String| SpecError::Invalid { path: path.into(), field: field.into(), message };
+    if !(1..=crate::layer::plan::MAX_LAYERS).contains(&spec.layering.budget) {
+        return Err(invalid(
+            "layering.budget",
+            format!("{} is outside 1..={}", spec.layering.budget, crate::layer::plan::MAX_LAYERS),
+        ));
+    }
     if spec.version != 1 {
         return Err(invalid(
             "version",

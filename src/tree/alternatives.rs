@@ -129,7 +129,7 @@ pub fn registrations(tree: &Tree) -> Vec<Alternative> {
             continue;
         }
         if let Kind::File { data, .. } = &entry.kind {
-            out.extend(parse_jinfo(&String::from_utf8_lossy(data)));
+            out.extend(parse_jinfo(&String::from_utf8_lossy(&data.read_lossy())));
         }
     }
     for k in KNOWN {

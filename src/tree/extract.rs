@@ -4,11 +4,10 @@
 //! hard links to unknown targets are errors naming the package and path.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::Arc;
 
 use super::filter::PathFilter;
-use super::{normalize, Entry, Kind, Tree};
+use super::{normalize, Content, ContentFile, Entry, Kind, Tree};
 
 /// Errors extracting a package.
 #[derive(Debug, thiserror::Error)]
@@ -36,23 +35,28 @@ pub enum ExtractError {
 /// Upper bound on the unpacked size of one package (decompression bomb guard), bytes.
 pub const MAX_UNPACKED: u64 = 4 << 30;
 
-/// Extract `data` (an uncompressed tar stream) of `package` into `tree`.
-/// Returns the paths written (kept by the filter), in archive order.
+/// Extract `data` (an unpacked, uncompressed `data.tar` in the cache) of
+/// `package` into `tree`. File contents are not read: each file becomes a
+/// [`Content::Range`] of `data`. Returns the paths written (kept by the
+/// filter), in archive order.
 pub fn extract(
     tree: &mut Tree,
     package: &str,
-    data: impl Read,
+    data: &Arc<ContentFile>,
     filter: &PathFilter,
 ) -> Result<Vec<String>, ExtractError> {
     let owner: Arc<str> = Arc::from(package);
     let tar_err = |e: std::io::Error| ExtractError::Tar { package: package.into(), reason: e.to_string() };
-    let mut archive = tar::Archive::new(data);
+    // A handle of its own: the tar reader seeks, ranges are read with pread.
+    let scan = std::fs::File::open(data.path()).map_err(tar_err)?;
+    let file_len = scan.metadata().map_err(tar_err)?.len();
+    let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(64 << 10, scan));
     // Files of this package by archive path, including filtered ones, for hard links.
-    let mut files: HashMap<String, (Arc<Vec<u8>>, u64)> = HashMap::new();
+    let mut files: HashMap<String, (Content, u64)> = HashMap::new();
     let mut written = Vec::new();
     let mut total: u64 = 0;
-    for entry in archive.entries().map_err(tar_err)? {
-        let mut entry = entry.map_err(tar_err)?;
+    for entry in archive.entries_with_seek().map_err(tar_err)? {
+        let entry = entry.map_err(tar_err)?;
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).to_string();
         let refuse = |reason: &str| ExtractError::Refused {
             package: package.into(),
@@ -72,9 +76,12 @@ pub fn extract(
             if total > MAX_UNPACKED {
                 return Err(refuse("package unpacks beyond the size limit (decompression bomb?)"));
             }
-            let mut buf = Vec::with_capacity(header.size().unwrap_or(0) as usize);
-            entry.read_to_end(&mut buf).map_err(tar_err)?;
-            let data = Arc::new(buf);
+            let len = entry.size();
+            let offset = entry.raw_file_position();
+            if offset.checked_add(len).is_none_or(|end| end > file_len) {
+                return Err(refuse("the archive ends inside this file (truncated data.tar)"));
+            }
+            let data = Content::Range { file: data.clone(), offset, len };
             let inode = tree.new_inode();
             files.insert(path.clone(), (data.clone(), inode));
             Kind::File { data, inode }

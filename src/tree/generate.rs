@@ -13,6 +13,7 @@
 //! | `/var/lib/dpkg/status.d/<package>` | dpkg (distroless layout read by scanners) |
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::{Entry, Kind, Tree};
 use crate::spec::Accounts;
@@ -151,7 +152,8 @@ pub fn write_ca_bundle(tree: &mut Tree) -> Option<usize> {
     let mut count = 0;
     for (path, entry) in tree.children("/usr/share/ca-certificates") {
         if let (true, Kind::File { data, .. }) = (path.ends_with(".crt"), &entry.kind) {
-            bundle.extend_from_slice(data);
+            let data = data.read_lossy();
+            bundle.extend_from_slice(&data);
             if !data.ends_with(b"\n") {
                 bundle.push(b'\n');
             }
@@ -190,7 +192,33 @@ pub fn write_dpkg_status(tree: &mut Tree, packages: &BTreeMap<String, String>) {
             }
         }
         let inode = tree.new_inode();
-        tree.insert(&format!("/var/lib/dpkg/status.d/{name}"), Entry::file(0o644, out.into_bytes(), inode));
+        let mut e = Entry::file(0o644, out.into_bytes(), inode);
+        e.package = Some(Arc::from(name.as_str()));
+        tree.insert(&format!("/var/lib/dpkg/status.d/{name}"), e);
+    }
+}
+
+/// Write `/var/lib/dpkg/status.d/<package>.md5sums` (dpkg's `md5sums`
+/// control file: `<md5 hex>  <path without leading />`), keeping only the
+/// lines of files that are in the image (path filters remove some), so
+/// scanners that read it (e.g. to map files to packages) see the image as
+/// it is. `packages` maps the package name to its md5sums text.
+pub fn write_dpkg_md5sums(tree: &mut Tree, packages: &BTreeMap<String, String>) {
+    for (name, sums) in packages {
+        let mut out = String::new();
+        for line in sums.lines() {
+            let Some((_, path)) = line.split_once("  ") else { continue };
+            let Some(abs) = crate::tree::normalize(path) else { continue };
+            let real = tree.resolve_parents(&abs);
+            if matches!(tree.get(&real).map(|e| &e.kind), Some(Kind::File { .. })) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        let inode = tree.new_inode();
+        let mut e = Entry::file(0o644, out.into_bytes(), inode);
+        e.package = Some(Arc::from(name.as_str()));
+        tree.insert(&format!("/var/lib/dpkg/status.d/{name}.md5sums"), e);
     }
 }
 
@@ -201,7 +229,7 @@ mod tests {
 
     fn text(tree: &Tree, path: &str) -> String {
         match &tree.get(path).unwrap().kind {
-            Kind::File { data, .. } => String::from_utf8(data.to_vec()).unwrap(),
+            Kind::File { data, .. } => String::from_utf8(data.read().unwrap().to_vec()).unwrap(),
             k => panic!("{path} is {k:?}"),
         }
     }

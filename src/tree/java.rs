@@ -116,7 +116,7 @@ pub fn bundle_certificates(tree: &Tree) -> Vec<TrustedCert> {
     for (path, entry) in tree.children(CA_SOURCE_DIR) {
         let (true, Kind::File { data, .. }) = (path.ends_with(".crt"), &entry.kind) else { continue };
         let alias = format!("debian:{}", pem_link_name(path));
-        for (i, der) in pem_certificates(data).into_iter().enumerate() {
+        for (i, der) in pem_certificates(&data.read_lossy()).into_iter().enumerate() {
             let alias = if i == 0 { alias.clone() } else { format!("{alias}-{}", i + 1) };
             certs.push(TrustedCert { alias, der });
         }
@@ -230,7 +230,7 @@ mod tests {
 
     fn data(t: &Tree, path: &str) -> Vec<u8> {
         match &t.get(path).unwrap().kind {
-            Kind::File { data, .. } => data.to_vec(),
+            Kind::File { data, .. } => data.read().unwrap().to_vec(),
             k => panic!("{path} is {k:?}"),
         }
     }

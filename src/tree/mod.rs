@@ -1,9 +1,10 @@
-//! The image's root filesystem, held in memory: a sorted map from absolute
-//! path to [`Entry`]. Packages are extracted into it ([`extract`]), path
+//! The image's root filesystem as a sorted map from absolute path to
+//! [`Entry`]; file contents stay on disk ([`content`]). Packages are extracted into it ([`extract`]), path
 //! filters prune it, and generators ([`generate`]) add what maintainer
 //! scripts would have made. Nothing here touches the host filesystem.
 
 pub mod alternatives;
+pub mod content;
 pub mod extract;
 pub mod filter;
 pub mod generate;
@@ -12,6 +13,8 @@ pub mod java;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use content::{Content, ContentFile};
+
 /// What a path is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
@@ -19,8 +22,8 @@ pub enum Kind {
     Dir,
     /// A regular file. Entries sharing `inode` are hard links of one file.
     File {
-        /// File contents.
-        data: Arc<Vec<u8>>,
+        /// File contents (in memory or a range of a cache file).
+        data: Content,
         /// Hard-link group id (unique per extracted file).
         inode: u64,
     },
@@ -50,7 +53,7 @@ impl Entry {
     }
     /// A root-owned generated file.
     pub fn file(mode: u32, data: Vec<u8>, inode: u64) -> Self {
-        Entry { kind: Kind::File { data: Arc::new(data), inode }, mode, uid: 0, gid: 0, package: None }
+        Entry { kind: Kind::File { data: Content::bytes(data), inode }, mode, uid: 0, gid: 0, package: None }
     }
     /// A generated symlink.
     pub fn symlink(target: &str) -> Self {
@@ -59,7 +62,7 @@ impl Entry {
     /// File size in bytes (0 for others).
     pub fn size(&self) -> u64 {
         match &self.kind {
-            Kind::File { data, .. } => data.len() as u64,
+            Kind::File { data, .. } => data.len(),
             _ => 0,
         }
     }
