@@ -29,10 +29,10 @@ use std::collections::HashMap;
 
 use object::elf;
 use object::read::elf::{Dyn as _, FileHeader, ProgramHeader as _};
-use object::Endianness;
+use object::{Endianness, ReadRef};
 
 use super::{package_of, Finding};
-use crate::tree::{normalize, Entry, Kind, Tree};
+use crate::tree::{normalize, Content, Entry, Kind, Tree};
 
 /// ELF class, byte order and machine: what must match between an object
 /// and the libraries it loads.
@@ -156,14 +156,67 @@ pub fn parse(data: &[u8]) -> Option<ElfInfo> {
     if !is_elf(data) {
         return None;
     }
-    match elf::FileClass(*data.get(4)?) {
-        elf::ELFCLASS32 => parse_as::<elf::FileHeader32<Endianness>>(data),
-        elf::ELFCLASS64 => parse_as::<elf::FileHeader64<Endianness>>(data),
+    parse_ref(data, *data.get(4)?)
+}
+
+/// [`parse`] for file contents, reading only the parts the loader needs
+/// (headers, the dynamic segment and its string table), so a large library
+/// is not read into memory.
+pub fn parse_content(content: &Content) -> Option<ElfInfo> {
+    match content {
+        Content::Bytes(b) => parse(b),
+        Content::Range { .. } => {
+            let mut ident = [0u8; 5];
+            std::io::Read::read_exact(&mut content.reader(), &mut ident).ok()?;
+            if !is_elf(&ident) {
+                return None;
+            }
+            let cache = object::ReadCache::new(RangeOps { content, pos: 0 });
+            parse_ref(&cache, ident[4])
+        }
+    }
+}
+
+/// Random access to a [`Content`] for `object`'s read cache.
+struct RangeOps<'a> {
+    content: &'a Content,
+    pos: u64,
+}
+
+impl object::read::ReadCacheOps for RangeOps<'_> {
+    fn len(&mut self) -> Result<u64, ()> {
+        Ok(self.content.len())
+    }
+    fn seek(&mut self, pos: u64) -> Result<u64, ()> {
+        self.pos = pos;
+        Ok(pos)
+    }
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, ()> {
+        let n = self.content.read_at(self.pos, buf).map_err(|_| ())?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ()> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.read(&mut buf[done..])? {
+                0 => return Err(()),
+                n => done += n,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_ref<'a, R: ReadRef<'a>>(data: R, class: u8) -> Option<ElfInfo> {
+    match elf::FileClass(class) {
+        elf::ELFCLASS32 => parse_as::<elf::FileHeader32<Endianness>, R>(data),
+        elf::ELFCLASS64 => parse_as::<elf::FileHeader64<Endianness>, R>(data),
         _ => None,
     }
 }
 
-fn parse_as<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Option<ElfInfo> {
+fn parse_as<'a, H: FileHeader<Endian = Endianness>, R: ReadRef<'a>>(data: R) -> Option<ElfInfo> {
     let header = H::parse(data).ok()?;
     let endian = header.endian().ok()?;
     let machine = header.e_machine(endian);
@@ -256,11 +309,7 @@ pub fn elf_files(tree: &Tree) -> HashMap<&str, ElfInfo> {
             if skipped(path) || data.len() < 4 {
                 continue;
             }
-            let mut magic = [0u8; 4];
-            if std::io::Read::read_exact(&mut data.reader(), &mut magic).is_err() || !is_elf(&magic) {
-                continue;
-            }
-            if let Some(info) = parse(&data.read_lossy()) {
+            if let Some(info) = parse_content(data) {
                 out.insert(path.as_str(), info);
             }
         }

@@ -277,11 +277,14 @@ fn cmd_build(args: BuildArgs, report: &Reporter) -> Result<(), BuildError> {
     if !args.archs.is_empty() {
         for a in &args.archs {
             if !spec.spec.archs.contains(a) {
-                return Err(BuildError::Other(format!(
-                    "--arch {a}: {} builds {} only",
-                    args.spec.display(),
-                    spec.spec.archs.join(", ")
-                )));
+                return Err(BuildError::Spec(distill::spec::SpecError::Invalid {
+                    path: args.spec.clone(),
+                    field: "archs".into(),
+                    message: format!(
+                        "--arch {a} is not one of the spec's architectures ({})",
+                        spec.spec.archs.join(", ")
+                    ),
+                }));
             }
         }
         opts.archs = Some(args.archs.clone());

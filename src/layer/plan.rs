@@ -25,8 +25,11 @@ pub const MIN_GROUP_BYTES: u64 = 1 << 20;
 pub const DEFAULT_BUDGET: usize = 10;
 /// Most layers an image may have (what overlay-based runtimes accept).
 pub const MAX_LAYERS: usize = 127;
-/// Name of the last layer.
+/// Name of the last layer (for messages; its group key cannot collide
+/// with a source package name, see [`REST_KEY`]).
 pub const REST: &str = "rest";
+/// Group key of the last layer: empty, which no Debian package name is.
+const REST_KEY: &str = "";
 
 /// Same filesystem state (kind, contents, mode, owner), ignoring the owning
 /// package and hard-link group numbers.
@@ -63,7 +66,7 @@ pub fn plan(tree: &Tree, base: Option<&Tree>, source_of: &dyn Fn(&str) -> String
         }
         let group = match &e.package {
             Some(p) => source_of(p),
-            None => REST.to_string(),
+            None => REST_KEY.to_string(),
         };
         if let Some(p) = &e.package {
             packages.entry(group.clone()).or_default().insert(p.to_string());
@@ -71,23 +74,18 @@ pub fn plan(tree: &Tree, base: Option<&Tree>, source_of: &dyn Fn(&str) -> String
         groups.entry(group).or_default().push((path.clone(), e.clone()));
     }
     if let Some(base) = base {
-        // Entries of the parent that are gone: one whiteout for the topmost.
-        let mut last_removed: Option<String> = None;
-        for (path, _) in base.iter() {
-            if path == "/" || tree.get(path).is_some() {
-                continue;
-            }
-            if last_removed.as_ref().is_some_and(|r| path.starts_with(&format!("{r}/"))) {
-                continue;
-            }
-            whiteouts.push(path.clone());
-            last_removed = Some(path.clone());
-        }
+        // Entries of the parent that are gone.
+        whiteouts.extend(base.iter().filter(|(p, _)| *p != "/" && tree.get(p).is_none()).map(|(p, _)| p.clone()));
     }
+    // One whiteout per topmost removed path: nothing under a path that is
+    // whited out (a whiteout behind a directory that became a symlink would
+    // delete the file the link now leads to).
+    let removed: BTreeSet<String> = whiteouts.iter().cloned().collect();
+    whiteouts = removed.iter().filter(|w| !has_ancestor_in(w, &removed)).cloned().collect();
     // Own layers for the largest groups.
     let mut sized: Vec<(u64, String)> = groups
         .iter()
-        .filter(|(name, _)| name.as_str() != REST)
+        .filter(|(name, _)| name.as_str() != REST_KEY)
         .map(|(name, es)| (es.iter().map(|(_, e)| e.size()).sum(), name.clone()))
         .filter(|(size, _)| *size >= MIN_GROUP_BYTES)
         .collect();
@@ -97,7 +95,7 @@ pub fn plan(tree: &Tree, base: Option<&Tree>, source_of: &dyn Fn(&str) -> String
     let mut rest = LayerContent { name: REST.into(), whiteouts, ..Default::default() };
     for (name, entries) in groups {
         let pk: Vec<String> = packages.remove(&name).unwrap_or_default().into_iter().collect();
-        if own.contains(&name) {
+        if own.contains(&name) && name != REST_KEY {
             layers.push(LayerContent { name, entries, whiteouts: Vec::new(), packages: pk });
         } else {
             rest.entries.extend(entries);
@@ -112,6 +110,21 @@ pub fn plan(tree: &Tree, base: Option<&Tree>, source_of: &dyn Fn(&str) -> String
         add_parents(tree, l);
     }
     layers
+}
+
+/// True when a proper ancestor of `path` is in `set`.
+fn has_ancestor_in(path: &str, set: &BTreeSet<String>) -> bool {
+    let mut cur = path;
+    while let Some(i) = cur.rfind('/') {
+        cur = &cur[..i];
+        if cur.is_empty() {
+            return false;
+        }
+        if set.contains(cur) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Add every ancestor directory of the layer's entries (as the tree has
@@ -198,6 +211,34 @@ mod tests {
         assert!(ls[1].entries.iter().any(|(p, _)| p == "/etc/passwd"));
         // Nothing changed: no layer.
         assert!(plan(&parent, Some(&parent.clone()), &src, 10).is_empty());
+    }
+
+    #[test]
+    fn whiteouts_only_for_topmost_removed_paths_whatever_the_sort_order() {
+        let mut parent = Tree::new();
+        for p in ["/usr/lib/python3/a.py", "/usr/lib/python3/dist-packages/b.py", "/usr/lib/python3.11/c.py"] {
+            parent.insert(p, Entry::file(0o644, b"x".to_vec(), 1));
+        }
+        parent.insert("/opt/d/f", Entry::file(0o644, b"f".to_vec(), 2));
+        let mut child = Tree::new();
+        child.insert("/usr/lib/keep", Entry::file(0o644, b"k".to_vec(), 3));
+        child.insert("/opt/a/f", Entry::file(0o644, b"f".to_vec(), 2));
+        child.insert("/opt/d", Entry::symlink("a"));
+        let ls = plan(&child, Some(&parent), &src, 10);
+        let wh: Vec<&str> = ls.iter().flat_map(|l| l.whiteouts.iter().map(String::as_str)).collect();
+        assert_eq!(wh, ["/opt/d", "/usr/lib/python3", "/usr/lib/python3.11"]);
+    }
+
+    #[test]
+    fn a_source_package_named_rest_gets_its_own_layer() {
+        let mut t = Tree::new();
+        t.insert("/usr/lib/big", owned("rest", 2 << 20));
+        t.insert("/etc/passwd", Entry::file(0o644, b"root".to_vec(), 2));
+        let ls = plan(&t, None, &src, 10);
+        assert_eq!(ls.len(), 2);
+        assert_eq!(ls[0].packages, ["rest"]);
+        assert!(ls[0].entries.iter().any(|(p, _)| p == "/usr/lib/big"));
+        assert!(ls[1].entries.iter().any(|(p, _)| p == "/etc/passwd"));
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct DebBuilder {
     /// Optional control fields, in the order they are written.
     fields: Vec<(String, String)>,
     entries: Vec<DataEntry>,
+    /// Write a `md5sums` control member (off by default).
+    md5sums: bool,
 }
 
 /// A built `.deb`: its bytes and its control fields.
@@ -95,7 +97,15 @@ impl DebBuilder {
             arch: "amd64".into(),
             fields: Vec::new(),
             entries: Vec::new(),
+            md5sums: false,
         }
+    }
+
+    /// Also write the `md5sums` control member, as dh_md5sums does: one
+    /// line `<md5 hex>  <path without ./>` per regular file, in entry order.
+    pub fn with_md5sums(mut self) -> Self {
+        self.md5sums = true;
+        self
     }
 
     /// `Architecture` (default `amd64`).
@@ -209,6 +219,15 @@ impl DebBuilder {
         let mut ctar = tar::Builder::new(Vec::new());
         append_raw(&mut ctar, tar::EntryType::Directory, "./", 0o755, None, b"");
         append_raw(&mut ctar, tar::EntryType::Regular, "./control", 0o644, None, control_text.as_bytes());
+        if self.md5sums {
+            let mut sums = String::new();
+            for e in &self.entries {
+                if let DataEntry::File { path, data, .. } = e {
+                    sums.push_str(&format!("{}  {}\n", md5_hex(data), path.trim_start_matches("./")));
+                }
+            }
+            append_raw(&mut ctar, tar::EntryType::Regular, "./md5sums", 0o644, None, sums.as_bytes());
+        }
         let ctar = ctar.into_inner().expect("control tar");
         let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
         gz.write_all(&ctar).unwrap();
@@ -468,6 +487,9 @@ impl Default for SuiteSpec {
 #[derive(Debug, Clone, Default)]
 pub struct RepoBuilder {
     suites: BTreeMap<String, SuiteSpec>,
+    /// Architectures with an index ([`RepoBuilder::archs`]); empty: the
+    /// single amd64 index listing every package.
+    archs: Vec<String>,
 }
 
 /// What [`RepoBuilder::write`] produced.
@@ -503,6 +525,14 @@ impl RepoBuilder {
         self.suites.entry(name.into()).or_default()
     }
 
+    /// Write one index per architecture in `archs`, each listing the
+    /// packages of that architecture and those of `Architecture: all`
+    /// (without it: one amd64 index listing every package).
+    pub fn archs(mut self, archs: &[&str]) -> Self {
+        self.archs = archs.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
     /// Add `deb` to `suite`.
     pub fn add(mut self, suite: &str, deb: Deb) -> Self {
         self.suite(suite).debs.push(deb);
@@ -513,24 +543,32 @@ impl RepoBuilder {
     pub fn write(&self, root: &Path, key: &TestKey) -> Repo {
         let mut release = BTreeMap::new();
         let mut debs = BTreeMap::new();
+        let per_arch = !self.archs.is_empty();
+        let archs: Vec<String> = if per_arch { self.archs.clone() } else { vec!["amd64".to_string()] };
         for (suite, spec) in &self.suites {
-            let mut packages = String::new();
             for d in &spec.debs {
                 let pool = root.join(d.pool_path());
                 std::fs::create_dir_all(pool.parent().unwrap()).unwrap();
                 std::fs::write(&pool, &d.bytes).unwrap();
-                if !packages.is_empty() {
-                    packages.push('\n');
-                }
-                packages.push_str(&packages_stanza(d));
             }
-            let dir = root.join(format!("dists/{suite}/main/binary-amd64"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
-            xz.write_all(packages.as_bytes()).unwrap();
-            let packages_xz = xz.finish().unwrap();
-            std::fs::write(dir.join("Packages"), &packages).unwrap();
-            std::fs::write(dir.join("Packages.xz"), &packages_xz).unwrap();
+            let mut indices = Vec::new();
+            for arch in &archs {
+                let mut packages = String::new();
+                for d in spec.debs.iter().filter(|d| !per_arch || d.arch == *arch || d.arch == "all") {
+                    if !packages.is_empty() {
+                        packages.push('\n');
+                    }
+                    packages.push_str(&packages_stanza(d));
+                }
+                let dir = root.join(format!("dists/{suite}/main/binary-{arch}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+                xz.write_all(packages.as_bytes()).unwrap();
+                let packages_xz = xz.finish().unwrap();
+                std::fs::write(dir.join("Packages"), &packages).unwrap();
+                std::fs::write(dir.join("Packages.xz"), &packages_xz).unwrap();
+                indices.push((arch.clone(), packages, packages_xz));
+            }
 
             let mut text = format!(
                 "Origin: distill-tests\nLabel: distill-tests\nSuite: {suite}\nCodename: {}\nVersion: {}\nDate: {}\n",
@@ -541,11 +579,14 @@ impl RepoBuilder {
             if let Some(v) = &spec.valid_until {
                 text.push_str(&format!("Valid-Until: {v}\n"));
             }
-            text.push_str(
-                "Architectures: amd64\nComponents: main\nDescription: distill hermetic test archive\nSHA256:\n",
-            );
-            for (name, data) in [("Packages", packages.as_bytes()), ("Packages.xz", packages_xz.as_slice())] {
-                text.push_str(&format!(" {} {:>8} main/binary-amd64/{name}\n", sha256_hex(data), data.len()));
+            text.push_str(&format!(
+                "Architectures: {}\nComponents: main\nDescription: distill hermetic test archive\nSHA256:\n",
+                archs.join(" ")
+            ));
+            for (arch, packages, packages_xz) in &indices {
+                for (name, data) in [("Packages", packages.as_bytes()), ("Packages.xz", packages_xz.as_slice())] {
+                    text.push_str(&format!(" {} {:>8} main/binary-{arch}/{name}\n", sha256_hex(data), data.len()));
+                }
             }
             std::fs::write(root.join(format!("dists/{suite}/Release")), &text).unwrap();
             std::fs::write(root.join(format!("dists/{suite}/InRelease")), key.clearsign(&text)).unwrap();
@@ -615,7 +656,10 @@ impl RepoServer {
                         Err(_) => tiny_http::Response::from_data(b"not found".to_vec()).with_status_code(404),
                     }
                 };
-                let _ = req.respond(resp);
+                // One request per connection: a keep-alive connection left
+                // idle by one client must not hold up the next.
+                let close = tiny_http::Header::from_bytes(&b"Connection"[..], &b"close"[..]).expect("header");
+                let _ = req.respond(resp.with_header(close));
             }
         });
         RepoServer { port, overrides, log, stop, thread: Some(thread) }
@@ -688,6 +732,8 @@ pub struct SpecBuilder {
     exclude: Vec<String>,
     entrypoint: Vec<String>,
     extra: String,
+    /// `archs:` (empty: `[amd64]`).
+    archs: Vec<String>,
 }
 
 impl SpecBuilder {
@@ -700,6 +746,7 @@ impl SpecBuilder {
             exclude: Vec::new(),
             entrypoint: Vec::new(),
             extra: String::new(),
+            archs: Vec::new(),
         }
     }
 
@@ -727,6 +774,12 @@ impl SpecBuilder {
         self
     }
 
+    /// `archs:` (default `[amd64]`).
+    pub fn archs(mut self, archs: &[&str]) -> Self {
+        self.archs = archs.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
     /// Raw YAML appended at the end.
     pub fn extra(mut self, yaml: &str) -> Self {
         self.extra.push_str(yaml);
@@ -740,7 +793,11 @@ impl SpecBuilder {
             let keys: Vec<String> = keys.iter().map(|k| k.display().to_string()).collect();
             s.push_str(&format!("  - suite: {suite}\n    url: {}\n    keys: {}\n", q(url), flow(&keys)));
         }
-        s.push_str("archs: [amd64]\n");
+        if self.archs.is_empty() {
+            s.push_str("archs: [amd64]\n");
+        } else {
+            s.push_str(&format!("archs: {}\n", flow(&self.archs)));
+        }
         s.push_str(&format!("packages: {}\n", flow(&self.packages)));
         if !self.exclude.is_empty() {
             s.push_str(&format!("exclude: {}\n", flow(&self.exclude)));
@@ -1034,4 +1091,242 @@ pub fn cache_blobs(cache: &Path) -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+// ---------------------------------------------------------------------------
+// MD5 (RFC 1321), for dpkg md5sums fixtures; no crate needed for 60 lines
+// ---------------------------------------------------------------------------
+
+/// Lowercase hex MD5 of `data` (RFC 1321).
+pub fn md5_hex(data: &[u8]) -> String {
+    const S: [u32; 64] = [
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14,
+        20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6,
+        10, 15, 21,
+    ];
+    let k: Vec<u32> = (0..64).map(|i| ((i as f64 + 1.0).sin().abs() * 4294967296.0) as u32).collect();
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&((data.len() as u64).wrapping_mul(8)).to_le_bytes());
+    let (mut a0, mut b0, mut c0, mut d0) = (0x67452301u32, 0xefcdab89u32, 0x98badcfeu32, 0x10325476u32);
+    for chunk in msg.chunks(64) {
+        let m: Vec<u32> = chunk.chunks(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
+        let (mut a, mut b, mut c, mut d) = (a0, b0, c0, d0);
+        for i in 0..64 {
+            let (f, g) = match i / 16 {
+                0 => ((b & c) | (!b & d), i),
+                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
+                2 => (b ^ c ^ d, (3 * i + 5) % 16),
+                _ => (c ^ (b | !d), (7 * i) % 16),
+            };
+            let f = f.wrapping_add(a).wrapping_add(k[i]).wrapping_add(m[g]);
+            a = d;
+            d = c;
+            c = b;
+            b = b.wrapping_add(f.rotate_left(S[i]));
+        }
+        a0 = a0.wrapping_add(a);
+        b0 = b0.wrapping_add(b);
+        c0 = c0.wrapping_add(c);
+        d0 = d0.wrapping_add(d);
+    }
+    [a0, b0, c0, d0].iter().flat_map(|w| w.to_le_bytes()).map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Reading every layer of one platform (multi-layer images, whiteouts)
+// ---------------------------------------------------------------------------
+
+/// One layer read back by [`read_platform`].
+#[derive(Debug, Clone)]
+pub struct ReadLayer {
+    /// The manifest's layer descriptor.
+    pub descriptor: serde_json::Value,
+    /// The config's `diff_id` for it.
+    pub diff_id: String,
+    /// Entries by absolute path, whiteouts as the `.wh.` files they are.
+    pub entries: BTreeMap<String, LayerEntry>,
+    /// Length of the uncompressed tar, bytes.
+    pub tar_len: u64,
+}
+
+impl ReadLayer {
+    /// `sha256:` of the blob.
+    pub fn digest(&self) -> &str {
+        self.descriptor["digest"].as_str().expect("layer digest")
+    }
+
+    /// Whether `path` is in this layer.
+    pub fn has(&self, path: &str) -> bool {
+        self.entries.contains_key(path)
+    }
+
+    /// Paths of the regular files, links and whiteouts (no directories).
+    pub fn non_dirs(&self) -> Vec<String> {
+        self.entries.iter().filter(|(_, e)| !e.desc.starts_with("dir ")).map(|(p, _)| p.clone()).collect()
+    }
+}
+
+/// One platform's image of an OCI layout, every layer read.
+#[derive(Debug, Clone)]
+pub struct PlatformImage {
+    /// `sha256:` of the image index the tag points to.
+    pub index_digest: String,
+    /// The image index.
+    pub index: serde_json::Value,
+    /// `sha256:` of the platform's manifest.
+    pub manifest_digest: String,
+    /// The manifest.
+    pub manifest: serde_json::Value,
+    /// The config.
+    pub config: serde_json::Value,
+    /// Layers, bottom first.
+    pub layers: Vec<ReadLayer>,
+}
+
+/// Parse an uncompressed layer tar into path → entry (as [`read_image`]).
+pub fn parse_layer_tar(tar_bytes: &[u8]) -> BTreeMap<String, LayerEntry> {
+    let mut entries = BTreeMap::new();
+    let mut archive = tar::Archive::new(tar_bytes);
+    for e in archive.entries().expect("layer tar") {
+        let mut e = e.expect("layer entry");
+        let raw = String::from_utf8_lossy(&e.path_bytes()).to_string();
+        let path = format!("/{}", raw.trim_start_matches("./").trim_end_matches('/'));
+        let h = e.header().clone();
+        let mode = h.mode().unwrap() & 0o7777;
+        let link = e.link_name_bytes().map(|l| String::from_utf8_lossy(&l).to_string());
+        let mut data = Vec::new();
+        let desc = match h.entry_type() {
+            tar::EntryType::Directory => format!("dir {mode:04o}"),
+            tar::EntryType::Regular => {
+                e.read_to_end(&mut data).unwrap();
+                format!("file {mode:04o} {}", &sha256_hex(&data)[..8])
+            }
+            tar::EntryType::Symlink => format!("symlink -> {}", link.unwrap()),
+            tar::EntryType::Link => format!("hardlink -> /{}", link.unwrap().trim_start_matches('/')),
+            t => panic!("unexpected entry type {t:?} for {path}"),
+        };
+        let prev = entries.insert(
+            path.clone(),
+            LayerEntry { desc, uid: h.uid().unwrap(), gid: h.gid().unwrap(), data, mtime: h.mtime().unwrap() },
+        );
+        assert!(prev.is_none(), "duplicate layer entry {path}");
+    }
+    entries
+}
+
+/// Decompress a layer blob by its media type (gzip, zstd or plain tar).
+pub fn decompress_layer(media_type: &str, blob: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match media_type {
+        "application/vnd.oci.image.layer.v1.tar+gzip" => {
+            flate2::read::GzDecoder::new(blob).read_to_end(&mut out).expect("gunzip layer");
+        }
+        "application/vnd.oci.image.layer.v1.tar+zstd" => {
+            zstd::stream::read::Decoder::new(blob).expect("zstd").read_to_end(&mut out).expect("unzstd layer");
+        }
+        "application/vnd.oci.image.layer.v1.tar" => out = blob.to_vec(),
+        m => panic!("unexpected layer media type {m}"),
+    }
+    out
+}
+
+/// Read the image tagged `tag` in `layout` for the OCI architecture `arch`
+/// (`amd64`, `arm64`: the same names as Debian's): index.json → image index → the platform's
+/// manifest → config and every layer, checking each blob's digest and
+/// size and each layer's diff_id.
+pub fn read_platform(layout: &Path, tag: &str, arch: &str) -> PlatformImage {
+    let index_json = json(&std::fs::read(layout.join("index.json")).expect("index.json"));
+    let desc = index_json["manifests"]
+        .as_array()
+        .expect("index.json manifests")
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no tag {tag} in {index_json}"));
+    let index_digest = desc["digest"].as_str().expect("index digest").to_string();
+    let index = json(&read_blob(layout, &index_digest));
+    let mdesc = index["manifests"]
+        .as_array()
+        .expect("image index manifests")
+        .iter()
+        .find(|m| m["platform"]["architecture"] == arch)
+        .unwrap_or_else(|| panic!("no {arch} manifest in {index}"))
+        .clone();
+    let manifest_digest = mdesc["digest"].as_str().unwrap().to_string();
+    let manifest_bytes = read_blob(layout, &manifest_digest);
+    assert_eq!(mdesc["size"].as_u64().unwrap(), manifest_bytes.len() as u64, "manifest size");
+    let manifest = json(&manifest_bytes);
+    let config = json(&read_blob(layout, manifest["config"]["digest"].as_str().expect("config digest")));
+    let diff_ids = config["rootfs"]["diff_ids"].as_array().expect("diff_ids").clone();
+    let descs = manifest["layers"].as_array().expect("layers").clone();
+    assert_eq!(diff_ids.len(), descs.len(), "one diff_id per layer");
+    let layers = descs
+        .into_iter()
+        .zip(diff_ids)
+        .map(|(d, diff_id)| {
+            let blob = read_blob(layout, d["digest"].as_str().unwrap());
+            assert_eq!(d["size"].as_u64().unwrap(), blob.len() as u64, "layer size of {d}");
+            let tar_bytes = decompress_layer(d["mediaType"].as_str().unwrap(), &blob);
+            let diff_id = diff_id.as_str().unwrap().to_string();
+            assert_eq!(diff_id, format!("sha256:{}", sha256_hex(&tar_bytes)), "diff_id of {d}");
+            ReadLayer { descriptor: d, diff_id, entries: parse_layer_tar(&tar_bytes), tar_len: tar_bytes.len() as u64 }
+        })
+        .collect();
+    PlatformImage { index_digest, index, manifest_digest, manifest, config, layers }
+}
+
+impl PlatformImage {
+    /// The filesystem the layers make, applied bottom first as
+    /// image-spec layer.md "Applying Changesets" says: `.wh.<name>`
+    /// removes `<name>` (and what is under it), `.wh..wh..opq` empties its
+    /// directory of lower entries, an entry replaces what was at its path
+    /// (a non-directory over a directory removes the directory's
+    /// contents).
+    pub fn merged(&self) -> BTreeMap<String, LayerEntry> {
+        let mut fs: BTreeMap<String, LayerEntry> = BTreeMap::new();
+        let remove_under = |fs: &mut BTreeMap<String, LayerEntry>, dir: &str| {
+            let prefix = format!("{dir}/");
+            fs.retain(|p, _| !p.starts_with(&prefix));
+        };
+        for layer in &self.layers {
+            for path in layer.entries.keys() {
+                let (dir, name) = path.rsplit_once('/').expect("absolute path");
+                if name == ".wh..wh..opq" {
+                    remove_under(&mut fs, dir);
+                } else if let Some(gone) = name.strip_prefix(".wh.") {
+                    let target = format!("{dir}/{gone}");
+                    fs.remove(&target);
+                    remove_under(&mut fs, &target);
+                }
+            }
+            for (path, e) in &layer.entries {
+                let name = path.rsplit_once('/').map(|(_, n)| n).unwrap_or("");
+                if name.starts_with(".wh.") {
+                    continue;
+                }
+                let was_dir = fs.get(path).is_some_and(|o| o.desc.starts_with("dir "));
+                if was_dir && !e.desc.starts_with("dir ") {
+                    remove_under(&mut fs, path);
+                }
+                fs.insert(path.clone(), e.clone());
+            }
+        }
+        fs
+    }
+
+    /// path → description of [`PlatformImage::merged`].
+    pub fn merged_dump(&self) -> BTreeMap<String, String> {
+        self.merged().into_iter().map(|(p, e)| (p, e.desc)).collect()
+    }
+
+    /// The layer holding the non-directory `path`, by index.
+    #[track_caller]
+    pub fn layer_of(&self, path: &str) -> usize {
+        let found: Vec<usize> = (0..self.layers.len()).filter(|&i| self.layers[i].has(path)).collect();
+        assert_eq!(found.len(), 1, "{path} is in layers {found:?}");
+        found[0]
+    }
 }
