@@ -115,7 +115,14 @@ fn merge(parent: Spec, child: Spec, keys: &BTreeSet<String>) -> Spec {
         packages: union(parent.packages, child.packages),
         exclude: union(parent.exclude, child.exclude),
         prefer: union(parent.prefer, child.prefer),
-        paths: if keys.contains("paths") { child.paths } else { parent.paths },
+        paths: if keys.contains("paths") {
+            crate::spec::Paths {
+                exclude: union(parent.paths.exclude, child.paths.exclude),
+                keep: union(parent.paths.keep, child.paths.keep),
+            }
+        } else {
+            parent.paths
+        },
         accounts,
         image,
         layering: if keys.contains("layering") { child.layering } else { parent.layering },
