@@ -157,6 +157,7 @@ fn load_indices() -> sources::Loaded {
         compression: distill::layer::Compression::Gzip,
         archs: None,
         threads: 2,
+        sbom: None,
     };
     let transport = Transport::new().unwrap_or_else(|e| panic!("{e}"));
     let cache = Cache::open(&opts.cache_dir, false).unwrap_or_else(|e| panic!("{e}"));

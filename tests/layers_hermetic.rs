@@ -218,12 +218,18 @@ fn layers_follow_debian_source_packages_with_small_ones_last() {
         "/usr/share/doc/big-data/copyright".into(),
         "/usr/share/doc/libbig1/copyright".into(),
         format!("{sd}/big-data"),
+        format!("{sd}/big-data.md5sums"),
         format!("{sd}/libbig1"),
         format!("{sd}/libbig1.md5sums"),
     ];
     want_big.sort();
     assert_eq!(big.non_dirs(), want_big, "the big layer: both binaries of source big, status.d and md5sums");
-    let mut want_huge = vec![HUGE.to_string(), "/usr/share/doc/huge/copyright".into(), format!("{sd}/huge")];
+    let mut want_huge = vec![
+        HUGE.to_string(),
+        "/usr/share/doc/huge/copyright".into(),
+        format!("{sd}/huge"),
+        format!("{sd}/huge.md5sums"),
+    ];
     want_huge.sort();
     assert_eq!(huge.non_dirs(), want_huge, "a package without Source: is its own source");
     for p in [
@@ -508,9 +514,17 @@ fn md5sums_list_only_files_in_the_image() {
         assert_eq!(md5_hex(&merged[&format!("/{path}")].data), sum, "{path} in the image");
     }
     assert!(!merged.contains_key("/usr/share/doc/tool/changelog.gz"));
-    // A package without an md5sums member gets no md5sums file.
+    // A package without an md5sums member gets one computed from its
+    // files in the image, as dpkg computes them when unpacking.
     assert!(merged.contains_key("/var/lib/dpkg/status.d/small"));
-    assert!(!merged.contains_key("/var/lib/dpkg/status.d/small.md5sums"));
+    assert_eq!(
+        text("/var/lib/dpkg/status.d/small.md5sums"),
+        format!(
+            "{}  usr/bin/small\n{}  usr/share/doc/small/copyright\n",
+            md5_hex(b"#!small 1.0\n"),
+            md5_hex(b"small test fixture, public domain\n")
+        )
+    );
 }
 
 /// Whiteouts the child's layer carries, as absolute `.wh.` paths.

@@ -56,6 +56,7 @@ fn load(suites: &[&str], archs: &[&str]) -> sources::Loaded {
         compression: distill::layer::Compression::Gzip,
         archs: None,
         threads: 2,
+        sbom: None,
     };
     let cache = Cache::open(&opts.cache_dir, false).unwrap();
     sources::load(&s, &opts, &Transport::new().unwrap(), &cache, &Reporter::silent()).unwrap()

@@ -29,8 +29,7 @@ pub fn assemble(
     let filter = PathFilter::new(&spec.spec.paths)
         .map_err(|e| BuildError::Other(format!("{}: paths: {e}", spec.path.display())))?;
     let mut tree = Tree::new();
-    let mut controls = BTreeMap::new();
-    let mut md5sums = BTreeMap::new();
+    let mut dpkg = BTreeMap::new();
     let bar = report.bar("extracting", packages.len() as u64, false);
     // Packages unpack in name order, so an overlap resolves the same way every time.
     let mut order: Vec<usize> = (0..packages.len()).collect();
@@ -38,10 +37,12 @@ pub fn assemble(
     for i in order {
         let p = &packages[i];
         bar.message(&p.name);
-        controls.insert(p.name.clone(), unpacked[i].control_file(&p.name)?);
-        if let Some(sums) = unpacked[i].md5sums(&p.name)? {
-            md5sums.insert(p.name.clone(), sums);
-        }
+        let record = generate::DpkgRecord {
+            control: unpacked[i].control_file(&p.name)?,
+            md5sums: unpacked[i].md5sums(&p.name)?,
+            conffiles: unpacked[i].conffiles(&p.name)?,
+        };
+        dpkg.insert(p.name.clone(), record);
         extract::extract(&mut tree, &p.name, &unpacked[i].data, &filter)?;
         bar.inc(1);
     }
@@ -49,7 +50,8 @@ pub fn assemble(
     prune_filtered_dirs(&mut tree, &filter);
     generate::write_accounts(&mut tree, &spec.spec.accounts);
     generate::write_system_files(&mut tree);
-    generate::write_os_release(&mut tree, os);
+    let pretty_name = spec.spec.image.os_release.as_ref().and_then(|o| o.pretty_name.as_deref());
+    generate::write_os_release(&mut tree, os, pretty_name);
     if let Some(n) = generate::write_ca_bundle(&mut tree) {
         report.detail(&format!("CA bundle: {n} certificates"));
     }
@@ -60,8 +62,7 @@ pub fn assemble(
     if let Some(n) = crate::tree::java::write_java_cacerts(&mut tree) {
         report.detail(&format!("Java truststore: {n} certificates"));
     }
-    generate::write_dpkg_status(&mut tree, &controls);
-    generate::write_dpkg_md5sums(&mut tree, &md5sums);
+    generate::write_dpkg_database(&mut tree, &dpkg);
     // Links that dangle because the path filters removed their target
     // lead nowhere in the image: drop them. Any other dangling link is a
     // real fault, left for the check to report.

@@ -48,6 +48,8 @@ pub struct BuildOptions {
     pub archs: Option<Vec<String>>,
     /// Threads for compression (default: the machine's cores).
     pub threads: usize,
+    /// Write SBOM documents beside the layout (`<output>.sbom/`), see [`crate::sbom`].
+    pub sbom: Option<crate::sbom::SbomFormat>,
 }
 
 /// Errors from any stage of a build.
@@ -403,6 +405,7 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
     let mut per_tag: Vec<Vec<(Blob, Platform)>> = vec![Vec::new(); tags.len()];
     let mut archs = Vec::new();
     let memo = std::sync::Mutex::new(std::collections::HashMap::new());
+    let mut sbom_docs: Vec<crate::sbom::Document> = Vec::new();
     for ap in &top.plan.archs {
         if opts.archs.as_ref().is_some_and(|only| !only.contains(&ap.arch)) {
             continue;
@@ -411,7 +414,7 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
             report.detail(&format!("dropped dependency of {}: {} (excluded)", d.package, d.dependency));
         }
         let mut base: Option<crate::tree::Tree> = None;
-        let mut layers: Vec<crate::layer::Layer> = Vec::new();
+        let mut pending: Vec<(crate::layer::LayerContent, i64, String)> = Vec::new();
         let mut tree = crate::tree::Tree::new();
         for (i, level) in levels.iter().enumerate() {
             let lp = level.plan.archs.iter().find(|a| a.arch == ap.arch).ok_or_else(|| {
@@ -438,14 +441,11 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
             let source_of = |p: &str| sources.get(p).map(|s| s.to_string()).unwrap_or_else(|| p.to_string());
             let contents = crate::layer::plan::plan(&tree, base.as_ref(), &source_of, level.spec.spec.layering.budget);
             let level_epoch = opts.source_date_epoch.unwrap_or(level.plan.epoch);
-            let written = write_layers(&cache, &contents, level_epoch, opts, report, &level.spec.spec.name)?;
-            for (l, path) in written {
-                files.push((l.digest.clone(), path));
-                layers.push(l);
-            }
+            pending.extend(contents.into_iter().map(|c| (c, level_epoch, level.spec.spec.name.clone())));
             base = Some(tree.clone());
         }
-        let debug_layer = if tags.iter().any(|t| t.debug) {
+        let image_layers = pending.len();
+        if tags.iter().any(|t| t.debug) {
             let pkg = ap.debug.iter().find(|p| p.name == variants::BUSYBOX_PACKAGE).ok_or_else(|| {
                 BuildError::Other(format!("the debug variant needs {} for {}", variants::BUSYBOX_PACKAGE, ap.arch))
             })?;
@@ -453,13 +453,15 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
             let mut content = crate::layer::whole_tree(&variants::busybox_tree(pkg, &unpacked[0])?);
             content.name = "debug".into();
             content.packages = vec![pkg.name.clone()];
-            let mut written = write_layers(&cache, &[content], epoch, opts, report, "debug")?;
-            let (l, path) = written.remove(0);
-            files.push((l.digest.clone(), path));
-            Some(l)
-        } else {
-            None
-        };
+            pending.push((content, epoch, "debug".into()));
+        }
+        // Every layer of every spec of the chain at once, largest first.
+        let mut written = write_layers(&cache, &pending, opts, report)?;
+        for (l, path) in &written {
+            files.push((l.digest.clone(), path.clone()));
+        }
+        let debug_layer = (written.len() > image_layers).then(|| written.pop().map(|(l, _)| l)).flatten();
+        let layers: Vec<crate::layer::Layer> = written.into_iter().map(|(l, _)| l).collect();
         let total = layers.len() + usize::from(debug_layer.is_some());
         if total > crate::layer::plan::MAX_LAYERS {
             return Err(BuildError::Other(format!(
@@ -497,6 +499,18 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
             blobs.push(manifest.clone());
             per_tag[t].push((manifest, platform.clone()));
         }
+        if let Some(format) = opts.sbom {
+            // SBOM of the final filesystem (checked above), naming its manifest.
+            report.step(&format!("writing SBOM of {} ({})", spec.spec.name, ap.arch));
+            let info = crate::sbom::ImageInfo {
+                name: &spec.spec.name,
+                arch: &ap.arch,
+                os: &top.plan.os,
+                created: &created,
+                manifest: &latest_manifest,
+            };
+            sbom_docs.extend(crate::sbom::generate(format, &tree, &ap.packages, &info, opts.threads)?);
+        }
         archs.push(ArchSummary {
             arch: ap.arch.clone(),
             packages: ap.packages.clone(),
@@ -526,6 +540,9 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
         tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
     ));
     oci::write_layout(&opts.output, &all, &files, &refs)?;
+    if let Some(dir) = crate::sbom::write(&opts.output, &sbom_docs)? {
+        report.step(&format!("wrote SBOM {}", dir.display()));
+    }
     let out = BuildOutput {
         digest: indices[0].digest.clone(),
         tags: tags.iter().map(|t| t.name.clone()).zip(indices.iter().map(|b| b.digest.clone())).collect(),
@@ -533,34 +550,41 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
         archs,
         epoch,
     };
-    record::save(&cache, &key, &all, &files, &out)?;
+    record::save(&cache, &key, &all, &files, &sbom_docs, &out)?;
     Ok(out)
 }
 
-/// Write (or take from the layer cache) each layer, in parallel; results
-/// in the order of `contents`.
+/// Write (or take from the layer cache) each layer: (content, mtime, the
+/// spec it belongs to), in parallel, largest first so that the big layers
+/// do not end up last on one core; results in the order of `contents`.
 fn write_layers(
     cache: &Cache,
-    contents: &[crate::layer::LayerContent],
-    epoch: i64,
+    contents: &[(crate::layer::LayerContent, i64, String)],
     opts: &BuildOptions,
     report: &Reporter,
-    what: &str,
 ) -> Result<Vec<(crate::layer::Layer, PathBuf)>, BuildError> {
-    let total: u64 = contents.iter().map(|c| c.file_bytes()).sum();
+    let total: u64 = contents.iter().map(|c| c.0.file_bytes()).sum();
     let bar = report.bar("layers", total, true);
-    bar.message(what);
     let threads = opts.threads.max(1);
-    let out = crate::fetch::parallel(contents, threads, |c| {
-        crate::layer::write_layer(cache, c, epoch.max(0) as u64, opts.compression, threads, &|n| bar.inc(n))
+    let mut order: Vec<usize> = (0..contents.len()).collect();
+    order.sort_by_key(|i| std::cmp::Reverse(contents[*i].0.file_bytes()));
+    let done = crate::fetch::parallel(&order, threads, |&i| {
+        let (c, epoch, what) = &contents[i];
+        bar.message(&format!("{what}/{}", c.name));
+        crate::layer::write_layer(cache, c, (*epoch).max(0) as u64, opts.compression, threads, &|n| bar.inc(n))
+            .map(|r| (i, r))
             .map_err(|e| BuildError::Other(format!("cannot write layer {} of {what}: {e}", c.name)))
     });
     bar.finish();
-    let out = out?;
-    for (l, _) in &out {
+    let mut out: Vec<Option<(crate::layer::Layer, PathBuf)>> = (0..contents.len()).map(|_| None).collect();
+    for (i, r) in done? {
+        out[i] = Some(r);
+    }
+    let out: Vec<(crate::layer::Layer, PathBuf)> = out.into_iter().flatten().collect();
+    for ((l, _), (c, _, what)) in out.iter().zip(contents) {
         report.detail(&format!(
-            "layer {} {} ({:.1} MB, {:.1} MB compressed{}): {}",
-            what,
+            "layer {what}/{} {} ({:.1} MB, {:.1} MB compressed{}): {}",
+            c.name,
             l.digest,
             l.tar_size as f64 / 1e6,
             l.size as f64 / 1e6,

@@ -18,7 +18,7 @@ use crate::oci::{self, Blob};
 use crate::report::Reporter;
 
 /// Bumped when the record format or what a key covers changes.
-const FORMAT: &str = "distill-build-1";
+const FORMAT: &str = "distill-build-2";
 
 #[derive(Serialize, Deserialize)]
 struct BlobRecord {
@@ -37,11 +37,21 @@ struct ArchRecord {
     layers: Vec<Layer>,
 }
 
+/// An SBOM document of the build (`--sbom`), kept in the blob store.
+#[derive(Serialize, Deserialize)]
+struct SbomRecord {
+    file_name: String,
+    sha256: String,
+    size: u64,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Record {
     blobs: Vec<BlobRecord>,
     tags: Vec<(String, String)>,
     archs: Vec<ArchRecord>,
+    #[serde(default)]
+    sbom: Vec<SbomRecord>,
 }
 
 /// Identifies the running distill binary: its version, and the size and
@@ -66,6 +76,7 @@ pub fn key(levels: &[Level], opts: &BuildOptions, tags: &[Tag]) -> String {
     };
     line(format!("{FORMAT} {}", binary_id()));
     line(format!("compression {:?} archs {:?} epoch {:?}", opts.compression, opts.archs, opts.source_date_epoch));
+    line(format!("sbom {:?}", opts.sbom));
     line(format!("tags {:?}", tags.iter().map(|t| (&t.name, t.nonroot, t.debug)).collect::<Vec<_>>()));
     for l in levels {
         line(format!("spec {} {}", l.spec.path.display(), l.spec.digest()));
@@ -110,8 +121,20 @@ pub fn replay(
         refs_blobs.push((tag.clone(), Blob::new(&media, data)));
     }
     let refs: Vec<(String, &Blob)> = refs_blobs.iter().map(|(t, b)| (t.clone(), b)).collect();
+    let mut sbom_docs = Vec::new();
+    for s in &record.sbom {
+        let Some((path, _)) = cache.open_verified(&s.sha256, Some(s.size)) else {
+            report.detail("build record found but an SBOM blob is missing or damaged; building");
+            return Ok(None);
+        };
+        let data = std::fs::read(&path).map_err(|e| BuildError::Other(format!("{}: {e}", path.display())))?;
+        sbom_docs.push(crate::sbom::Document { file_name: s.file_name.clone(), data });
+    }
     report.step(&format!("unchanged inputs: writing OCI layout {} from the build cache", opts.output.display()));
     oci::write_layout(&opts.output, &[], &files, &refs)?;
+    if let Some(dir) = crate::sbom::write(&opts.output, &sbom_docs)? {
+        report.step(&format!("wrote SBOM {} from the build cache", dir.display()));
+    }
     let archs = record
         .archs
         .into_iter()
@@ -139,14 +162,21 @@ pub fn replay(
 }
 
 /// Record a finished build: the in-memory blobs go to the blob store, the
-/// record lists every blob with the layer files.
+/// record lists every blob with the layer files, and the SBOM documents
+/// (stored as blobs too, so a replay writes them without assembling).
 pub fn save(
     cache: &Cache,
     key: &str,
     blobs: &[&Blob],
     files: &[(String, PathBuf)],
+    sbom_docs: &[crate::sbom::Document],
     out: &BuildOutput,
 ) -> Result<(), BuildError> {
+    let mut sbom = Vec::new();
+    for d in sbom_docs {
+        let (sha256, size) = cache.put_reader(d.data.as_slice())?;
+        sbom.push(SbomRecord { file_name: d.file_name.clone(), sha256, size });
+    }
     let mut list = Vec::new();
     for b in blobs {
         let (sha, size) = cache.put_reader(b.data.as_slice())?;
@@ -178,6 +208,7 @@ pub fn save(
                 layers: a.layers.clone(),
             })
             .collect(),
+        sbom,
     };
     cache.put_record("builds", key, &serde_json::to_vec(&record).unwrap_or_default())?;
     Ok(())

@@ -9,12 +9,15 @@
 //! | no shell (unless [`CheckOptions::allow_shell`]) | [`shells`] |
 //! | no setuid/setgid regular file | [`setuid`] |
 //! | every package has its `status.d` entry and a copyright file | [`packages::packages`] |
+//! | every path its md5sums and `Conffiles:` list is a regular file, listed by one package | [`packages::listed_files`] |
+//! | `/etc/os-release` → `/usr/lib/os-release` with `ID=debian`, `VERSION_CODENAME` | [`os_release::os_release`] |
 //!
 //! [`read::read_layout`] turns an OCI image layout back into trees, for
 //! `distill check IMAGE`.
 
 pub mod elf;
 pub mod links;
+pub mod os_release;
 pub mod packages;
 pub mod read;
 
@@ -119,6 +122,8 @@ pub fn findings(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
     all.extend(links::dangling(tree));
     all.extend(setuid(tree));
     all.extend(packages::packages(tree));
+    all.extend(packages::listed_files(tree));
+    all.extend(os_release::os_release(tree));
     all.sort();
     all.dedup();
     all

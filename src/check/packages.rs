@@ -76,6 +76,87 @@ pub fn packages(tree: &Tree) -> Vec<Finding> {
     out
 }
 
+/// Paths of the `Conffiles:` field of a dpkg status stanza (` /etc/x
+/// <md5>[ obsolete]` continuation lines), as written, except those dpkg
+/// flags `obsolete` or `remove-on-upgrade` (not installed).
+pub fn conffiles_field(status: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in status.lines() {
+        if line.starts_with(' ') || line.starts_with('\t') {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let [p, _sum] = words.as_slice() {
+                if inside && p.starts_with('/') {
+                    out.push(p.to_string());
+                }
+            }
+        } else {
+            inside = line.split_once(':').is_some_and(|(k, _)| k.eq_ignore_ascii_case("conffiles"));
+        }
+    }
+    out
+}
+
+/// Findings for what `status.d` lists: every line of `<package>.md5sums`
+/// is `<32 hex digits>  <path>` (scanners such as Trivy reject the whole
+/// database on one malformed line), every path listed there or in the
+/// `Conffiles:` field of `<package>` is a regular file of the image (also
+/// through symlinked parents), and no file is listed by two packages.
+pub fn listed_files(tree: &Tree) -> Vec<Finding> {
+    let Some(dir) = tree.resolve(STATUS_D) else { return Vec::new() };
+    let text = |path: &str| match tree.get(path).map(|e| &e.kind) {
+        Some(Kind::File { data, .. }) => String::from_utf8_lossy(&data.read_lossy()).into_owned(),
+        _ => String::new(),
+    };
+    let mut out = Vec::new();
+    let mut owner: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for p in status_d_packages(tree) {
+        let sums_path = format!("{dir}/{p}.md5sums");
+        let mut listed: Vec<(String, String)> = Vec::new(); // (path, where listed)
+        for (n, line) in text(&sums_path).lines().enumerate() {
+            let parsed = line.split_once("  ").filter(|(sum, path)| {
+                sum.len() == 32 && sum.bytes().all(|b| b.is_ascii_hexdigit()) && !path.is_empty()
+            });
+            match parsed {
+                Some((_, path)) => listed.push((format!("/{path}"), sums_path.clone())),
+                None => out.push(Finding {
+                    path: sums_path.clone(),
+                    package: p.clone(),
+                    problem: format!("line {} is not `<md5>  <path>`: {line:?}", n + 1),
+                }),
+            }
+        }
+        let status_path = format!("{dir}/{p}");
+        listed.extend(
+            conffiles_field(&text(&status_path)).into_iter().map(|c| (c, format!("{status_path} (Conffiles)"))),
+        );
+        for (path, from) in listed {
+            let real = crate::tree::normalize(&path).map(|n| tree.resolve_parents(&n));
+            let is_file =
+                real.as_ref().is_some_and(|r| matches!(tree.get(r).map(|e| &e.kind), Some(Kind::File { .. })));
+            let Some(real) = real.filter(|_| is_file) else {
+                out.push(Finding {
+                    path: path.clone(),
+                    package: p.clone(),
+                    problem: format!("listed in {from} but not a regular file of the image"),
+                });
+                continue;
+            };
+            match owner.get(&real) {
+                Some(other) if *other != p => out.push(Finding {
+                    path: real.clone(),
+                    package: p.clone(),
+                    problem: format!("listed by both {other} and {p}: a file belongs to one package"),
+                }),
+                _ => {
+                    owner.insert(real, p.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +218,45 @@ mod tests {
         let f = packages(&t);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].problem, "package libfoo1 has no copyright file: /usr/share/doc/libfoo1 links to libfoo-common, which has no copyright file");
+    }
+
+    #[test]
+    fn listed_files_must_be_regular_files_of_one_package() {
+        let mut t = Tree::new();
+        t.insert("/usr/lib/libx.so", Entry::file(0o644, b"x".to_vec(), 2));
+        t.insert("/etc/x.conf", Entry::file(0o644, b"c".to_vec(), 3));
+        t.insert("/lib", Entry::symlink("usr/lib"));
+        let sum = "0123456789abcdef0123456789abcdef";
+        let file = |t: &mut Tree, p: &str, text: String| {
+            let inode = t.new_inode();
+            t.insert(p, Entry::file(0o644, text.into_bytes(), inode));
+        };
+        file(&mut t, &format!("{STATUS_D}/libx1"), format!("Package: libx1\nConffiles:\n /etc/x.conf {sum}\n /etc/gone.conf {sum} obsolete\n /etc/none.conf {sum}\nDescription: x\n"));
+        file(
+            &mut t,
+            &format!("{STATUS_D}/libx1.md5sums"),
+            format!("{sum}  lib/libx.so\n{sum}  usr/share/doc/libx1/changelog.gz\n\n"),
+        );
+        file(&mut t, &format!("{STATUS_D}/other"), "Package: other\n".into());
+        file(&mut t, &format!("{STATUS_D}/other.md5sums"), format!("{sum}  usr/lib/libx.so\n"));
+        let got: Vec<(String, String)> = listed_files(&t).into_iter().map(|f| (f.path, f.problem)).collect();
+        assert_eq!(
+            got,
+            [
+                (format!("{STATUS_D}/libx1.md5sums"), "line 3 is not `<md5>  <path>`: \"\"".to_string()),
+                (
+                    "/usr/share/doc/libx1/changelog.gz".to_string(),
+                    format!("listed in {STATUS_D}/libx1.md5sums but not a regular file of the image")
+                ),
+                (
+                    "/etc/none.conf".to_string(),
+                    format!("listed in {STATUS_D}/libx1 (Conffiles) but not a regular file of the image")
+                ),
+                (
+                    "/usr/lib/libx.so".to_string(),
+                    "listed by both libx1 and other: a file belongs to one package".to_string()
+                ),
+            ]
+        );
     }
 }

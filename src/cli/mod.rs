@@ -2,7 +2,9 @@
 //! `SOURCE_DATE_EPOCH`, terminal) and hands plain values to the library.
 
 mod check;
+mod export;
 mod inspect;
+mod push;
 
 use std::path::{Path, PathBuf};
 
@@ -99,6 +101,54 @@ pub enum Command {
     /// naming the file, blob or tag.
     #[command(verbatim_doc_comment)]
     Inspect(inspect::InspectArgs),
+    /// Push an image of a layout to a registry (OCI distribution-spec); prints the pushed digest last on stdout.
+    ///
+    /// IMAGE is an OCI image layout, `DIR` or `DIR:TAG` (tag `latest` by
+    /// default); REFERENCE is `REGISTRY/REPOSITORY[:TAG]` (tag `latest` by
+    /// default), e.g. `registry.example/base/nodejs:18` or
+    /// `localhost:5000/nodejs`. A tag naming an image index is pushed as an
+    /// index (every platform); `--arch` pushes one platform as a plain image
+    /// manifest. Blobs the registry has are skipped (HEAD), blobs in a
+    /// `--mount-from` repository are mounted, the rest uploaded (in one
+    /// request up to `--chunk-size`, in chunks above it); then the
+    /// manifests, the index last. The printed digest is the registry's
+    /// (`Docker-Content-Digest`), checked equal to the local one.
+    ///
+    /// HTTPS by default; plain HTTP only for a loopback registry
+    /// (localhost, 127.0.0.0/8, ::1) or with `--insecure`. Credentials:
+    /// `--username` with `--password-stdin`, else DISTILL_REGISTRY_USERNAME
+    /// and DISTILL_REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE,
+    /// $XDG_RUNTIME_DIR/containers/auth.json,
+    /// ~/.config/containers/auth.json, $DOCKER_CONFIG/config.json or
+    /// ~/.docker/config.json (`auths`, `credHelpers`, `credsStore`), else
+    /// anonymous. Basic auth and bearer tokens (scoped per repository) are
+    /// both spoken. Secrets are never printed.
+    ///
+    /// `--json` prints one document (sizes in bytes):
+    ///
+    /// {"reference", "registry", "repository", "tag", "digest",
+    ///  "layout_digest", "media_type", "format", "platforms": [platform],
+    ///  "blobs": [{"digest", "media_type", "size",
+    ///    "status" ("uploaded" | "skipped" | "mounted"),
+    ///    "from" (mounted), "requests", "chunked" (uploaded)}],
+    ///  "manifests": [{"digest", "media_type", "size", "platform",
+    ///    "reference", "status" ("pushed" | "skipped")}],
+    ///  "uploaded": {"count", "bytes"}, "skipped": {…}, "mounted": {…},
+    ///  "token_scopes": [scope set], "seconds"}
+    ///
+    /// Exit codes: 2 bad reference or option (or --format docker with zstd
+    /// layers), 1 local layout problem, 7 registry unreachable, refused
+    /// request or failed authentication.
+    #[command(verbatim_doc_comment)]
+    Push(push::PushArgs),
+    /// Write one platform of an image as a `docker load` / `podman load` archive; prints the config digest (image ID).
+    ///
+    /// The archive is the `docker save` format: manifest.json (Config,
+    /// RepoTags, Layers), the config blob and each layer blob as it is in
+    /// the layout (compressed). The platform is `--arch`, else the image's
+    /// only one, else this machine's. Written to a temporary file beside
+    /// FILE and renamed into place.
+    Export(export::ExportArgs),
 }
 
 /// `DIR` or `DIR:TAG` (an image argument of `check` and `inspect`); an
@@ -168,8 +218,23 @@ pub struct BuildArgs {
     /// [default: the spec's `archs`].
     #[arg(long = "arch", value_name = "ARCH")]
     pub archs: Vec<String>,
+    /// Also write an SBOM per architecture beside the layout:
+    /// `<output>.sbom/<arch>.spdx.json` (SPDX 2.3) and/or `<arch>.cdx.json`
+    /// (CycloneDX 1.5), listing every package (version, architecture,
+    /// source, purl, license) and its files in the image with their SHA256.
+    #[arg(long)]
+    pub sbom: bool,
+    /// SBOM format (implies --sbom).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub sbom_format: Option<distill::sbom::SbomFormat>,
     #[command(flatten)]
     pub archive: ArchiveArgs,
+    /// After building, push the `latest` tag to REGISTRY/REPOSITORY[:TAG]
+    /// (as `distill push`; the pushed digest is the last line on stdout).
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    #[command(flatten)]
+    pub registry: push::RegistryArgs,
 }
 
 /// `distill lock`.
@@ -246,6 +311,7 @@ fn options(archive: &ArchiveArgs, output: PathBuf) -> Result<BuildOptions, Build
         compression: distill::layer::Compression::Gzip,
         archs: None,
         threads,
+        sbom: None,
     })
 }
 
@@ -266,14 +332,20 @@ pub fn run(cli: Cli) -> Result<(), BuildError> {
         Command::Why(args) => cmd_why(args, &report),
         Command::Check(args) => check::cmd_check(args, &report),
         Command::Inspect(args) => inspect::cmd_inspect(args, &report),
+        Command::Push(args) => push::cmd_push(args, &report),
+        Command::Export(args) => export::cmd_export(args, &report),
     }
 }
 
 fn cmd_build(args: BuildArgs, report: &Reporter) -> Result<(), BuildError> {
     let spec = distill::spec::load(&args.spec)?;
+    let push_to = args.push.as_deref().map(push::reference_or_exit);
     let output = args.output.clone().unwrap_or_else(|| PathBuf::from("images").join(&spec.spec.name));
     let mut opts = options(&args.archive, output)?;
     opts.compression = args.compression;
+    if args.sbom || args.sbom_format.is_some() {
+        opts.sbom = Some(args.sbom_format.unwrap_or(distill::sbom::SbomFormat::Spdx));
+    }
     if !args.archs.is_empty() {
         for a in &args.archs {
             if !spec.spec.archs.contains(a) {
@@ -303,8 +375,9 @@ fn cmd_build(args: BuildArgs, report: &Reporter) -> Result<(), BuildError> {
         ));
     }
     report.step(&format!("built {} in {:.1} s", out.layout.display(), started.elapsed().as_secs_f64()));
+    let pushed = push_to.map(|r| push::push_layout(&out.layout, "latest", &r, &args.registry, None, 4, report));
     if args.json {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "digest": out.digest,
             "tags": out.tags.iter().map(|(t, d)| (t.clone(), serde_json::Value::from(d.clone()))).collect::<serde_json::Map<_, _>>(),
             "layout": out.layout,
@@ -327,9 +400,15 @@ fn cmd_build(args: BuildArgs, report: &Reporter) -> Result<(), BuildError> {
                 "dropped": a.dropped.iter().map(|d| format!("{}: {}", d.package, d.dependency)).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
+        if let Some(p) = &pushed {
+            doc["push"] = p.to_json();
+        }
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
         println!("{}", out.digest);
+        if let Some(p) = pushed.as_ref().filter(|p| p.digest != out.digest) {
+            println!("{}", p.digest);
+        }
     }
     Ok(())
 }

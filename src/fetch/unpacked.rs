@@ -53,6 +53,12 @@ impl Unpacked {
         Ok(self.member(package, "md5sums")?.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
+    /// The `conffiles` file (deb-conffiles(5): one absolute path per line),
+    /// if the package has one.
+    pub fn conffiles(&self, package: &str) -> Result<Option<String>, deb::DebError> {
+        Ok(self.member(package, "conffiles")?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
     fn member(&self, package: &str, name: &str) -> Result<Option<Vec<u8>>, deb::DebError> {
         let bad = |e: std::io::Error| deb::DebError::Malformed {
             package: package.into(),

@@ -97,6 +97,9 @@ fn merge(parent: Spec, child: Spec, keys: &BTreeSet<String>) -> Spec {
     if child.image.workdir.is_some() {
         image.workdir = child.image.workdir;
     }
+    if child.image.os_release.is_some() {
+        image.os_release = child.image.os_release;
+    }
     image.env.extend(child.image.env);
     image.labels.extend(child.image.labels);
     let mut variants = parent.variants;

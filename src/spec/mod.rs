@@ -239,6 +239,22 @@ pub struct ImageSettings {
     /// `Labels`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// What `/etc/os-release` says beyond what distro detection reads
+    /// (`ID=debian`, `VERSION_ID` and `VERSION_CODENAME` of the suite,
+    /// which are never changed).
+    #[serde(default)]
+    pub os_release: Option<OsRelease>,
+}
+
+/// Settings of `/usr/lib/os-release` (`/etc/os-release` links to it).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OsRelease {
+    /// `PRETTY_NAME`, e.g. `Acme Node.js 18 (Debian 12)`; default the
+    /// one base-files ships (`Debian GNU/Linux 12 (bookworm)`). At most
+    /// 200 characters, none of `"`, `\`, `$`, `` ` `` or control characters.
+    #[serde(default)]
+    pub pretty_name: Option<String>,
 }
 
 fn default_version() -> u32 {
@@ -410,6 +426,14 @@ fn validate(path: &Path, spec: &Spec) -> Result<(), SpecError> {
             return Err(invalid(&format!("accounts.groups[{i}].name"), format!("{:?} is not a group name", g.name)));
         }
     }
+    if let Some(p) = spec.image.os_release.as_ref().and_then(|o| o.pretty_name.as_ref()) {
+        if p.trim().is_empty() || p.chars().count() > 200 || p.chars().any(|c| c.is_control() || "\"\\$`".contains(c)) {
+            return Err(invalid(
+                "image.os_release.pretty_name",
+                format!("{p:?} must be 1 to 200 characters without quotes, backslashes, `$`, backquotes or control characters"),
+            ));
+        }
+    }
     if let Some(w) = &spec.image.workdir {
         if !w.starts_with('/') {
             return Err(invalid("image.workdir", format!("{w:?} must be an absolute path")));
@@ -465,5 +489,19 @@ mod tests {
         let text = format!("{MINIMAL}paths:\n  exclude: [usr/share]\n");
         let err = parse(Path::new("t.yaml"), text.as_bytes()).unwrap_err();
         assert!(err.to_string().contains("paths.exclude[0]"), "{err}");
+    }
+
+    #[test]
+    fn os_release_pretty_name_is_optional_strict_and_validated() {
+        let ok = format!("{MINIMAL}image:\n  os_release:\n    pretty_name: Acme Node 18 (Debian 12)\n");
+        let s = parse(Path::new("t.yaml"), ok.as_bytes()).unwrap();
+        assert_eq!(s.image.os_release.unwrap().pretty_name.as_deref(), Some("Acme Node 18 (Debian 12)"));
+        assert_eq!(parse(Path::new("t.yaml"), MINIMAL.as_bytes()).unwrap().image.os_release, None);
+        let unknown = format!("{MINIMAL}image:\n  os_release:\n    id: ubuntu\n");
+        let err = parse(Path::new("t.yaml"), unknown.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("unknown field `id`"), "{err}");
+        let quoted = format!("{MINIMAL}image:\n  os_release:\n    pretty_name: 'a\"b'\n");
+        let err = parse(Path::new("t.yaml"), quoted.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("image.os_release.pretty_name"), "{err}");
     }
 }

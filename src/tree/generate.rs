@@ -10,7 +10,10 @@
 //! | `/etc/ssl/certs/ca-certificates.crt` | ca-certificates' `update-ca-certificates` |
 //! | `/usr/lib/ssl/cert.pem`, `/usr/lib/ssl/certs` | openssl (OpenSSL's default CA paths) |
 //! | `/etc/localtime`, `/etc/timezone` | tzdata's postinst (UTC) |
-//! | `/var/lib/dpkg/status.d/<package>` | dpkg (distroless layout read by scanners) |
+//! | `/var/lib/dpkg/status.d/<package>`, `<package>.md5sums` | dpkg (distroless layout read by scanners) |
+//!
+//! [`GENERATED_FILES`] lists the regular files among them: the SBOM
+//! counts them as the image's own files, not any package's.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -120,17 +123,39 @@ pub struct OsInfo {
     pub codename: String,
 }
 
+/// Where distro detection reads (os-release(5)): a symlink to
+/// [`OS_RELEASE`].
+pub const ETC_OS_RELEASE: &str = "/etc/os-release";
+/// The os-release file itself.
+pub const OS_RELEASE: &str = "/usr/lib/os-release";
+
 /// Write `/usr/lib/os-release` and the `/etc/os-release` symlink unless a
-/// package (base-files) already shipped them.
-pub fn write_os_release(tree: &mut Tree, os: &OsInfo) {
-    if tree.resolve("/etc/os-release").is_some() {
+/// package (base-files) already shipped them. `pretty_name` (the spec's
+/// `image.os_release.pretty_name`) replaces `PRETTY_NAME`, also in the
+/// file base-files shipped (which then becomes a generated file: it no
+/// longer matches base-files' md5sums). `ID`, `VERSION_ID` and
+/// `VERSION_CODENAME`, which distro detection reads, are never changed.
+pub fn write_os_release(tree: &mut Tree, os: &OsInfo, pretty_name: Option<&str>) {
+    if let Some(real) = tree.resolve(ETC_OS_RELEASE) {
+        if let (Some(pretty), Some(Entry { kind: Kind::File { data, .. }, mode, .. })) =
+            (pretty_name, tree.get(&real).cloned())
+        {
+            let text = String::from_utf8_lossy(&data.read_lossy()).into_owned();
+            let line = format!("PRETTY_NAME=\"{pretty}\"");
+            let mut out: Vec<String> =
+                text.lines().filter(|l| !l.starts_with("PRETTY_NAME=")).map(String::from).collect();
+            out.insert(0, line);
+            let inode = tree.new_inode();
+            tree.insert(&real, Entry::file(mode, format!("{}\n", out.join("\n")).into_bytes(), inode));
+        }
         return;
     }
     let mut s = String::new();
     let version = os.version_id.as_deref().map(|v| format!("{v} ({})", os.codename));
-    match &version {
-        Some(v) => s.push_str(&format!("PRETTY_NAME=\"Debian GNU/Linux {v}\"\n")),
-        None => s.push_str(&format!("PRETTY_NAME=\"Debian GNU/Linux {}\"\n", os.codename)),
+    match (pretty_name, &version) {
+        (Some(p), _) => s.push_str(&format!("PRETTY_NAME=\"{p}\"\n")),
+        (None, Some(v)) => s.push_str(&format!("PRETTY_NAME=\"Debian GNU/Linux {v}\"\n")),
+        (None, None) => s.push_str(&format!("PRETTY_NAME=\"Debian GNU/Linux {}\"\n", os.codename)),
     }
     s.push_str("NAME=\"Debian GNU/Linux\"\n");
     if let (Some(id), Some(v)) = (&os.version_id, &version) {
@@ -138,8 +163,26 @@ pub fn write_os_release(tree: &mut Tree, os: &OsInfo) {
     }
     s.push_str(&format!("VERSION_CODENAME={}\nID=debian\n", os.codename));
     let inode = tree.new_inode();
-    tree.insert("/usr/lib/os-release", Entry::file(0o644, s.into_bytes(), inode));
-    tree.insert("/etc/os-release", Entry::symlink("../usr/lib/os-release"));
+    tree.insert(OS_RELEASE, Entry::file(0o644, s.into_bytes(), inode));
+    tree.insert(ETC_OS_RELEASE, Entry::symlink("../usr/lib/os-release"));
+}
+
+/// The fields of os-release text (`KEY=value`, quotes removed; comments
+/// and malformed lines skipped).
+pub fn os_release_fields(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(v);
+            Some((k.trim().to_string(), v.to_string()))
+        })
+        .collect()
 }
 
 /// Build `/etc/ssl/certs/ca-certificates.crt` from the `*.crt` files under
@@ -174,51 +217,175 @@ pub fn write_ca_bundle(tree: &mut Tree) -> Option<usize> {
     Some(count)
 }
 
-/// Write `/var/lib/dpkg/status.d/<package>`: the package's control stanza
-/// with `Status: install ok installed` after `Package:`. `packages` maps the
-/// package name to its control file text.
-pub fn write_dpkg_status(tree: &mut Tree, packages: &BTreeMap<String, String>) {
-    tree.insert("/var/lib/dpkg/status.d", Entry::dir(0o755));
-    for (name, control) in packages {
-        let mut out = String::new();
-        for line in control.trim_end().lines() {
-            if line.starts_with("Status:") {
-                continue;
-            }
-            out.push_str(line);
-            out.push('\n');
-            if line.starts_with("Package:") {
-                out.push_str("Status: install ok installed\n");
-            }
-        }
-        let inode = tree.new_inode();
-        let mut e = Entry::file(0o644, out.into_bytes(), inode);
-        e.package = Some(Arc::from(name.as_str()));
-        tree.insert(&format!("/var/lib/dpkg/status.d/{name}"), e);
-    }
+/// Directory of the per-package dpkg records (distroless layout).
+pub const STATUS_D: &str = "/var/lib/dpkg/status.d";
+
+/// Regular files distill writes itself (no package ships them): listed in
+/// the SBOM as files of the image, not of a package. Every file under
+/// [`STATUS_D`] is generated too. `/usr/lib/os-release` is generated only
+/// when base-files did not ship it or the spec sets `PRETTY_NAME`.
+pub const GENERATED_FILES: [&str; 8] = [
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/timezone",
+    OS_RELEASE,
+    CA_BUNDLE,
+    crate::tree::java::JAVA_CACERTS,
+];
+
+/// What dpkg would have recorded for one installed package: its control
+/// members `control`, `md5sums` and `conffiles` (deb(5)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DpkgRecord {
+    /// The `control` file.
+    pub control: String,
+    /// The `md5sums` file, if the package has one.
+    pub md5sums: Option<String>,
+    /// The `conffiles` file, if the package has one.
+    pub conffiles: Option<String>,
 }
 
-/// Write `/var/lib/dpkg/status.d/<package>.md5sums` (dpkg's `md5sums`
-/// control file: `<md5 hex>  <path without leading />`), keeping only the
-/// lines of files that are in the image (path filters remove some), so
-/// scanners that read it (e.g. to map files to packages) see the image as
-/// it is. `packages` maps the package name to its md5sums text.
-pub fn write_dpkg_md5sums(tree: &mut Tree, packages: &BTreeMap<String, String>) {
-    for (name, sums) in packages {
-        let mut out = String::new();
-        for line in sums.lines() {
-            let Some((_, path)) = line.split_once("  ") else { continue };
-            let Some(abs) = crate::tree::normalize(path) else { continue };
-            let real = tree.resolve_parents(&abs);
-            if matches!(tree.get(&real).map(|e| &e.kind), Some(Kind::File { .. })) {
-                out.push_str(line);
-                out.push('\n');
+/// The regular files each package owns in `tree`, in path order: the
+/// entries whose [`Entry::package`] names it (the package that unpacked
+/// them last), except dpkg's records under [`STATUS_D`]. A file that a
+/// generator replaced belongs to no package. Paths are where the files
+/// are (no symlinked parent).
+pub fn package_files(tree: &Tree) -> BTreeMap<String, Vec<String>> {
+    let skip = format!("{STATUS_D}/");
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (path, e) in tree.iter() {
+        if let (Kind::File { .. }, Some(p)) = (&e.kind, &e.package) {
+            if !path.starts_with(&skip) {
+                out.entry(p.to_string()).or_default().push(path.clone());
             }
         }
-        let inode = tree.new_inode();
-        let mut e = Entry::file(0o644, out.into_bytes(), inode);
-        e.package = Some(Arc::from(name.as_str()));
-        tree.insert(&format!("/var/lib/dpkg/status.d/{name}.md5sums"), e);
+    }
+    out
+}
+
+/// Paths of a `conffiles` control member: one absolute path per line,
+/// optionally after flags such as `remove-on-upgrade` (deb-conffiles(5)).
+pub fn conffile_paths(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.split_whitespace().last().filter(|p| p.starts_with('/')))
+        .filter_map(crate::tree::normalize)
+        .collect()
+}
+
+/// MD5 of a file's contents, lowercase hex (read streaming).
+fn md5_hex(data: &crate::tree::Content) -> String {
+    use md5::Digest;
+    let mut h = md5::Md5::new();
+    let mut r = data.reader();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match std::io::Read::read(&mut r, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => h.update(&buf[..n]),
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+/// Write the dpkg database of the image, the layout Google's distroless
+/// documents for scanners (`PACKAGE_METADATA.md`):
+///
+/// - `/var/lib/dpkg/status.d/<package>`: the control stanza with
+///   `Status: install ok installed` after `Package:` and, for packages with
+///   conffiles in the image, dpkg's `Conffiles:` field (` /etc/x <md5>`
+///   lines, before `Description:` as in dpkg's status file);
+/// - `/var/lib/dpkg/status.d/<package>.md5sums`: `<md5>  <path without
+///   leading />` for exactly the package's regular files in the image
+///   (path filters remove some; a file another package or a generator
+///   replaced is not listed) except its conffiles, which dpkg's md5sums
+///   never list. Paths are where the files are in the image (a package's
+///   `lib/…` reached through a `/lib` → `usr/lib` link is listed as
+///   `usr/lib/…`), so a scanner matching files by path finds them. Lines
+///   keep the order of the package's md5sums; files it does not list (all
+///   of them for a package without md5sums, whose sums dpkg would compute
+///   when unpacking) follow, hashed, in path order.
+///
+/// So every regular file of the image outside [`STATUS_D`] is listed by
+/// exactly one package or is one of [`GENERATED_FILES`].
+pub fn write_dpkg_database(tree: &mut Tree, packages: &BTreeMap<String, DpkgRecord>) {
+    tree.insert(STATUS_D, Entry::dir(0o755));
+    let owned = package_files(tree);
+    for (name, rec) in packages {
+        let files: &[String] = owned.get(name).map(Vec::as_slice).unwrap_or(&[]);
+        let file_set: std::collections::BTreeSet<&str> = files.iter().map(String::as_str).collect();
+        // Conffiles in the image that this package owns, as listed.
+        let mut conffiles: Vec<(String, String)> = Vec::new();
+        for p in rec.conffiles.as_deref().map(conffile_paths).unwrap_or_default() {
+            let real = tree.resolve_parents(&p);
+            if !file_set.contains(real.as_str()) || conffiles.iter().any(|(c, _)| *c == real) {
+                continue;
+            }
+            if let Some(Entry { kind: Kind::File { data, .. }, .. }) = tree.get(&real) {
+                conffiles.push((real.clone(), md5_hex(data)));
+            }
+        }
+        // The package's md5sums lines in its order, each path rewritten to
+        // where the file is, for files it owns here (not conffiles); then
+        // the files its md5sums does not list (or a package without one:
+        // dpkg computes those sums too), hashed, in path order.
+        let is_conffile = |p: &str| conffiles.iter().any(|(c, _)| c == p);
+        let mut md5 = String::new();
+        let mut listed: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        for line in rec.md5sums.as_deref().unwrap_or("").lines() {
+            let Some((sum, path)) = line.split_once("  ") else { continue };
+            let Some(abs) = crate::tree::normalize(path) else { continue };
+            let real = tree.resolve_parents(&abs);
+            if sum.len() != 32 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            if file_set.contains(real.as_str()) && !is_conffile(&real) && listed.insert(real.clone()) {
+                md5.push_str(&format!("{}  {}\n", sum.to_ascii_lowercase(), &real[1..]));
+            }
+        }
+        for path in files {
+            if listed.contains(path) || is_conffile(path) {
+                continue;
+            }
+            if let Some(Entry { kind: Kind::File { data, .. }, .. }) = tree.get(path) {
+                md5.push_str(&format!("{}  {}\n", md5_hex(data), &path[1..]));
+            }
+        }
+
+        let mut status = String::new();
+        let mut wrote_conffiles = false;
+        let conffiles_field = |out: &mut String| {
+            if !conffiles.is_empty() {
+                out.push_str("Conffiles:\n");
+                for (p, sum) in &conffiles {
+                    out.push_str(&format!(" {p} {sum}\n"));
+                }
+            }
+        };
+        for line in rec.control.trim_end().lines() {
+            if line.starts_with("Status:") || line.trim().is_empty() {
+                continue;
+            }
+            if line.starts_with("Description:") && !wrote_conffiles {
+                conffiles_field(&mut status);
+                wrote_conffiles = true;
+            }
+            status.push_str(line);
+            status.push('\n');
+            if line.starts_with("Package:") {
+                status.push_str("Status: install ok installed\n");
+            }
+        }
+        if !wrote_conffiles {
+            conffiles_field(&mut status);
+        }
+        for (path, text) in [(format!("{STATUS_D}/{name}"), status), (format!("{STATUS_D}/{name}.md5sums"), md5)] {
+            let inode = tree.new_inode();
+            let mut e = Entry::file(0o644, text.into_bytes(), inode);
+            e.package = Some(Arc::from(name.as_str()));
+            tree.insert(&path, e);
+        }
     }
 }
 
@@ -264,15 +431,132 @@ mod tests {
         assert_eq!(t.resolve("/usr/lib/ssl/cert.pem").as_deref(), Some(CA_BUNDLE));
     }
 
+    fn owned(t: &mut Tree, path: &str, pkg: &str, data: &[u8]) {
+        let inode = t.new_inode();
+        let mut e = Entry::file(0o644, data.to_vec(), inode);
+        e.package = Some(Arc::from(pkg));
+        t.insert(path, e);
+    }
+
+    fn md5(data: &[u8]) -> String {
+        use md5::Digest;
+        hex::encode(md5::Md5::digest(data))
+    }
+
+    fn record(control: &str, md5sums: Option<&str>, conffiles: Option<&str>) -> DpkgRecord {
+        DpkgRecord {
+            control: control.into(),
+            md5sums: md5sums.map(String::from),
+            conffiles: conffiles.map(String::from),
+        }
+    }
+
     #[test]
-    fn status_d_marks_packages_installed() {
+    fn status_d_marks_packages_installed_and_lists_conffiles_before_description() {
         let mut t = Tree::new();
+        owned(&mut t, "/etc/netbase.conf", "netbase", b"conf\n");
+        owned(&mut t, "/etc/services", "netbase", b"svc\n");
         let mut p = BTreeMap::new();
-        p.insert("libc6".to_string(), "Package: libc6\nVersion: 2.36\n".to_string());
-        write_dpkg_status(&mut t, &p);
+        p.insert("libc6".to_string(), record("Package: libc6\nVersion: 2.36\n", None, None));
+        p.insert(
+            "netbase".to_string(),
+            record(
+                "Package: netbase\nStatus: bogus\nVersion: 6.4\nDescription: Basic TCP/IP\n networking files\n",
+                Some(&format!("{}  etc/services\n", md5(b"svc\n"))),
+                Some("/etc/netbase.conf\nremove-on-upgrade /etc/gone.conf\n"),
+            ),
+        );
+        write_dpkg_database(&mut t, &p);
         assert_eq!(
             text(&t, "/var/lib/dpkg/status.d/libc6"),
             "Package: libc6\nStatus: install ok installed\nVersion: 2.36\n"
         );
+        assert_eq!(
+            text(&t, "/var/lib/dpkg/status.d/netbase"),
+            format!(
+                "Package: netbase\nStatus: install ok installed\nVersion: 6.4\nConffiles:\n /etc/netbase.conf {}\nDescription: Basic TCP/IP\n networking files\n",
+                md5(b"conf\n")
+            )
+        );
+        // The conffile is in Conffiles only, never in md5sums.
+        assert_eq!(text(&t, "/var/lib/dpkg/status.d/netbase.md5sums"), format!("{}  etc/services\n", md5(b"svc\n")));
+        assert_eq!(text(&t, "/var/lib/dpkg/status.d/libc6.md5sums"), "");
+    }
+
+    #[test]
+    fn md5sums_list_exactly_the_package_files_in_the_image_where_they_are() {
+        let mut t = Tree::new();
+        t.insert("/usr/lib", Entry::dir(0o755));
+        t.insert("/lib", Entry::symlink("usr/lib"));
+        owned(&mut t, "/usr/lib/libx.so.1", "libx1", b"x");
+        owned(&mut t, "/usr/share/x/data", "libx1", b"unlisted");
+        owned(&mut t, "/usr/share/shared", "other", b"other wins");
+        t.insert("/etc/hosts", Entry::file(0o644, b"generated".to_vec(), 99));
+        let sums = format!(
+            "{}  lib/libx.so.1\n{}  usr/share/doc/libx1/changelog.gz\n{}  usr/share/shared\n",
+            md5(b"x"),
+            md5(b"filtered away"),
+            md5(b"libx1's version"),
+        );
+        let mut p = BTreeMap::new();
+        p.insert("libx1".to_string(), record("Package: libx1\n", Some(&sums), None));
+        p.insert("other".to_string(), record("Package: other\n", None, None));
+        write_dpkg_database(&mut t, &p);
+        // The path through /lib is listed where the file is; the filtered
+        // file and the file `other` replaced are not listed; the file the
+        // package's md5sums missed is hashed (after the listed ones).
+        assert_eq!(
+            text(&t, "/var/lib/dpkg/status.d/libx1.md5sums"),
+            format!("{}  usr/lib/libx.so.1\n{}  usr/share/x/data\n", md5(b"x"), md5(b"unlisted"))
+        );
+        assert_eq!(
+            text(&t, "/var/lib/dpkg/status.d/other.md5sums"),
+            format!("{}  usr/share/shared\n", md5(b"other wins"))
+        );
+        let files = package_files(&t);
+        assert_eq!(files["libx1"], ["/usr/lib/libx.so.1", "/usr/share/x/data"]);
+        assert!(!files.values().flatten().any(|p| p.starts_with(STATUS_D) || p == "/etc/hosts"));
+    }
+
+    #[test]
+    fn os_release_is_generated_with_detection_fields_and_the_spec_pretty_name() {
+        let os = OsInfo { version_id: Some("12".into()), codename: "bookworm".into() };
+        let mut t = Tree::new();
+        write_os_release(&mut t, &os, None);
+        assert_eq!(t.resolve(ETC_OS_RELEASE).as_deref(), Some(OS_RELEASE));
+        let f = os_release_fields(&text(&t, OS_RELEASE));
+        assert_eq!(
+            (f["ID"].as_str(), f["VERSION_ID"].as_str(), f["VERSION_CODENAME"].as_str()),
+            ("debian", "12", "bookworm")
+        );
+        assert_eq!(f["PRETTY_NAME"], "Debian GNU/Linux 12 (bookworm)");
+
+        let mut t = Tree::new();
+        let testing = OsInfo { version_id: None, codename: "forky".into() };
+        write_os_release(&mut t, &testing, Some("Acme base (forky)"));
+        let f = os_release_fields(&text(&t, OS_RELEASE));
+        assert_eq!(f["PRETTY_NAME"], "Acme base (forky)");
+        assert_eq!((f["ID"].as_str(), f["VERSION_CODENAME"].as_str()), ("debian", "forky"));
+        assert!(!f.contains_key("VERSION_ID"));
+    }
+
+    #[test]
+    fn pretty_name_replaces_only_that_line_of_base_files_os_release() {
+        let shipped = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n";
+        let mut t = Tree::new();
+        owned(&mut t, OS_RELEASE, "base-files", shipped.as_bytes());
+        let mut link = Entry::symlink("../usr/lib/os-release");
+        link.package = Some(Arc::from("base-files"));
+        t.insert(ETC_OS_RELEASE, link);
+        let os = OsInfo { version_id: Some("12".into()), codename: "bookworm".into() };
+        write_os_release(&mut t, &os, None);
+        assert_eq!(text(&t, OS_RELEASE), shipped, "kept as shipped without a pretty name");
+        assert_eq!(t.get(OS_RELEASE).unwrap().package.as_deref(), Some("base-files"));
+        write_os_release(&mut t, &os, Some("Acme Node 18"));
+        let f = os_release_fields(&text(&t, OS_RELEASE));
+        assert_eq!(f["PRETTY_NAME"], "Acme Node 18");
+        assert_eq!((f["ID"].as_str(), f["VERSION_ID"].as_str()), ("debian", "12"));
+        // No longer base-files' bytes: a generated file, out of its md5sums.
+        assert_eq!(t.get(OS_RELEASE).unwrap().package, None);
     }
 }

@@ -52,6 +52,8 @@ pub struct DebBuilder {
     entries: Vec<DataEntry>,
     /// Write a `md5sums` control member (off by default).
     md5sums: bool,
+    /// Paths of the `conffiles` control member (none: no member).
+    conffiles: Vec<String>,
 }
 
 /// A built `.deb`: its bytes and its control fields.
@@ -98,7 +100,15 @@ impl DebBuilder {
             fields: Vec::new(),
             entries: Vec::new(),
             md5sums: false,
+            conffiles: Vec::new(),
         }
+    }
+
+    /// List an absolute path (e.g. `/etc/tool.conf`) in the `conffiles`
+    /// control member; like dh_md5sums, md5sums then leaves it out.
+    pub fn conffile(mut self, path: &str) -> Self {
+        self.conffiles.push(path.into());
+        self
     }
 
     /// Also write the `md5sums` control member, as dh_md5sums does: one
@@ -223,10 +233,17 @@ impl DebBuilder {
             let mut sums = String::new();
             for e in &self.entries {
                 if let DataEntry::File { path, data, .. } = e {
+                    if self.conffiles.iter().any(|c| c.trim_start_matches('/') == path.trim_start_matches("./")) {
+                        continue;
+                    }
                     sums.push_str(&format!("{}  {}\n", md5_hex(data), path.trim_start_matches("./")));
                 }
             }
             append_raw(&mut ctar, tar::EntryType::Regular, "./md5sums", 0o644, None, sums.as_bytes());
+        }
+        if !self.conffiles.is_empty() {
+            let text: String = self.conffiles.iter().map(|c| format!("{c}\n")).collect();
+            append_raw(&mut ctar, tar::EntryType::Regular, "./conffiles", 0o644, None, text.as_bytes());
         }
         let ctar = ctar.into_inner().expect("control tar");
         let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
@@ -1073,9 +1090,15 @@ impl Image {
         String::from_utf8(e.data.clone()).expect("utf-8")
     }
 
-    /// Packages recorded under `/var/lib/dpkg/status.d/`.
+    /// Packages recorded under `/var/lib/dpkg/status.d/` (not their
+    /// `<package>.md5sums` companions).
     pub fn installed(&self) -> Vec<String> {
-        self.entries.keys().filter_map(|p| p.strip_prefix("/var/lib/dpkg/status.d/")).map(String::from).collect()
+        self.entries
+            .keys()
+            .filter_map(|p| p.strip_prefix("/var/lib/dpkg/status.d/"))
+            .filter(|n| !n.ends_with(".md5sums"))
+            .map(String::from)
+            .collect()
     }
 }
 
