@@ -524,7 +524,8 @@ fn damaged_unpacked_data_and_layers_are_rebuilt_not_used() {
     let spec = hello_spec(&fx);
     let first = fx.build(&spec);
     first.expect_code(0);
-    let json = |p: std::path::PathBuf| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let json =
+        |p: std::path::PathBuf| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
     // The unpacked data.tar of `hello`, and every layer blob.
     let record = json(fx.path("cache/unpacked").join(fx.repo.deb("hello").sha256()));
     let data = fx.path("cache/blobs/sha256").join(record["data"]["sha256"].as_str().unwrap());

@@ -783,3 +783,84 @@ fn a_registry_that_caps_request_size_gets_smaller_chunks() {
     drop(seen);
     assert_eq!(raw_manifest(&format!("{}/capped:1", reg.host()), None).1, digest_of(&m));
 }
+
+/// The layout's `.sbom/<arch>.spdx.json` files are attached to the pushed
+/// platform manifests as OCI 1.1 artifacts; distribution 2.8 has no
+/// referrers API, so they are listed in the referrers tag schema's index
+/// (`sha256-<subject hex>`), once, however often the image is pushed.
+#[test]
+fn sboms_are_attached_as_artifacts_through_the_referrers_tag_schema() {
+    if skip() {
+        return;
+    }
+    let reg = Registry::start(Auth::None);
+    let tmp = tempfile::tempdir().unwrap();
+    let img = two_platform_image(&tmp.path().join("img"), 30);
+    let sbom_dir = tmp.path().join("img.sbom");
+    std::fs::create_dir_all(&sbom_dir).unwrap();
+    let mut sboms = Vec::new();
+    for (arch, subject) in [("amd64", &img.amd64), ("arm64", &img.arm64)] {
+        let body = format!(
+            "{{\"spdxVersion\": \"SPDX-2.3\", \"name\": \"img-{arch}\", \"SPDXID\": \"SPDXRef-DOCUMENT\", \"packages\": []}}\n"
+        );
+        std::fs::write(sbom_dir.join(format!("{arch}.spdx.json")), &body).unwrap();
+        sboms.push((arch, subject.clone(), body.into_bytes()));
+    }
+    let target = format!("{}/sbom/app:v1", reg.host());
+    let http = reqwest::blocking::Client::new();
+
+    let check = |doc: &Value| {
+        let artifacts = doc["artifacts"].as_array().unwrap();
+        assert_eq!(artifacts.len(), 2, "{doc:#}");
+        for (arch, subject, body) in &sboms {
+            let hex = subject.trim_start_matches("sha256:");
+            let a = artifacts.iter().find(|a| a["subject"] == json!(subject)).unwrap_or_else(|| panic!("{doc:#}"));
+            assert_eq!(a["artifact_type"], json!("application/spdx+json"));
+            assert_eq!(a["method"], json!("tag-schema"));
+            assert_eq!(a["tag"], json!(format!("sha256-{hex}")));
+            // The fallback index lists the artifact, once.
+            let (index, _) = raw_manifest(&format!("{}/sbom/app:sha256-{hex}", reg.host()), None);
+            let entries = index["manifests"].as_array().unwrap();
+            assert_eq!(entries.len(), 1, "{arch}: {index:#}");
+            assert_eq!(entries[0]["artifactType"], json!("application/spdx+json"));
+            assert_eq!(entries[0]["digest"], a["digest"]);
+            assert_eq!(entries[0]["annotations"]["org.opencontainers.image.created"], json!("2024-01-01T00:00:00Z"));
+            // The artifact manifest refers to the platform manifest; its
+            // layer is the SBOM file's bytes.
+            let at = format!("{}/sbom/app@{}", reg.host(), a["digest"].as_str().unwrap());
+            let (m, digest) = raw_manifest(&at, None);
+            assert_eq!(json!(digest), a["digest"]);
+            assert_eq!(m["artifactType"], json!("application/spdx+json"));
+            assert_eq!(m["config"]["mediaType"], json!("application/vnd.oci.empty.v1+json"));
+            assert_eq!(m["subject"]["digest"], json!(subject));
+            assert_eq!(m["subject"]["mediaType"], json!(OCI_MANIFEST));
+            let layer = m["layers"][0]["digest"].as_str().unwrap();
+            assert_eq!(m["layers"][0]["mediaType"], json!("application/spdx+json"));
+            let url = format!("http://{}/v2/sbom/app/blobs/{layer}", reg.host());
+            let got = http.get(&url).send().unwrap();
+            assert!(got.status().is_success(), "GET {url}: {}", got.status());
+            assert_eq!(got.bytes().unwrap().to_vec(), *body, "{arch}");
+            let config = format!("http://{}/v2/sbom/app/blobs/{}", reg.host(), m["config"]["digest"].as_str().unwrap());
+            assert_eq!(http.get(&config).send().unwrap().bytes().unwrap().to_vec(), b"{}".to_vec());
+        }
+    };
+
+    let first = distill(tmp.path(), &["push", img.dir.to_str().unwrap(), &target, "--json"]).ok();
+    let doc = first.json();
+    assert_eq!(doc["digest"], json!(img.index));
+    assert!(doc["artifacts"].as_array().unwrap().iter().all(|a| a["index_updated"] == json!(true)), "{doc:#}");
+    check(&doc);
+    assert_eq!(first.stderr.matches("attached application/spdx+json").count(), 2, "{}", first.stderr);
+
+    // Again: the same artifacts (same digests), no duplicate entry.
+    let again = distill(tmp.path(), &["push", img.dir.to_str().unwrap(), &target, "--json"]).ok().json();
+    check(&again);
+    assert!(again["artifacts"].as_array().unwrap().iter().all(|a| a["index_updated"] == json!(false)), "{again:#}");
+    let digests =
+        |d: &Value| sorted(d["artifacts"].as_array().unwrap().iter().map(|a| a["digest"].to_string()).collect());
+    assert_eq!(digests(&doc), digests(&again));
+
+    // --no-sbom attaches nothing.
+    let none = distill(tmp.path(), &["push", img.dir.to_str().unwrap(), &target, "--json", "--no-sbom"]).ok().json();
+    assert_eq!(none["artifacts"], json!([]));
+}

@@ -134,7 +134,14 @@ pub enum Command {
     ///  "manifests": [{"digest", "media_type", "size", "platform",
     ///    "reference", "status" ("pushed" | "skipped")}],
     ///  "uploaded": {"count", "bytes"}, "skipped": {…}, "mounted": {…},
-    ///  "token_scopes": [scope set], "seconds"}
+    ///  "token_scopes": [scope set],
+    ///  "artifacts": [{"digest", "size", "artifact_type", "subject",
+    ///    "platform", "file", "method" ("referrers-api" | "tag-schema"),
+    ///    "tag" (tag-schema), "index_updated"}], "seconds"}
+    ///
+    /// SBOMs in `<layout>.sbom/` (`distill build --sbom`) are attached to
+    /// the platform manifests of their architecture as OCI 1.1 artifacts
+    /// (`--no-sbom`: not).
     ///
     /// Exit codes: 2 bad reference or option (or --format docker with zstd
     /// layers), 1 local layout problem, 7 registry unreachable, refused

@@ -56,6 +56,11 @@ pub struct RegistryArgs {
     /// exponential backoff from 0.5 s.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub retries: u32,
+    /// Do not attach the SBOMs of `<layout>.sbom/` to the pushed platform
+    /// manifests (by default each `<arch>.spdx.json` / `<arch>.cdx.json`
+    /// is pushed as an OCI artifact whose subject is that platform's manifest).
+    #[arg(long)]
+    pub no_sbom: bool,
 }
 
 /// `distill push`.
@@ -176,6 +181,7 @@ fn options(args: &RegistryArgs, arch: Option<String>, jobs: usize) -> Result<Pus
         client: ClientOptions { insecure: args.insecure, retries: args.retries, ..ClientOptions::default() },
         credentials,
         env: environment(),
+        sbom: !args.no_sbom,
     })
 }
 

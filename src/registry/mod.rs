@@ -13,7 +13,9 @@
 //! - [`layout`] reads the image a tag of a local OCI image layout names;
 //! - [`convert`] rewrites OCI → Docker image manifest v2 schema 2 media types;
 //! - [`push`](mod@push) orders a push (blobs, then manifests, the index last) and
-//!   reports it.
+//!   reports it;
+//! - [`referrers`] attaches the layout's SBOMs to the pushed manifests as
+//!   OCI 1.1 artifacts (referrers API, else the referrers tag schema).
 //!
 //! [`crate::export`] writes the `docker load` archive format from the same
 //! [`layout`] reader.
@@ -24,6 +26,7 @@ pub mod convert;
 pub mod layout;
 pub mod push;
 pub mod reference;
+pub mod referrers;
 pub mod upload;
 
 use std::path::PathBuf;

@@ -22,7 +22,8 @@ use serde_json::{json, Value};
 
 use super::auth::{self, push_scope, Environment, Found};
 use super::client::{error_detail, Client, ClientOptions, ReqBody, Request};
-use super::layout::{self, BlobFile, Image, LocalImage, Tagged};
+use super::layout::{self, BlobFile, Image, LocalImage, Platform, Tagged};
+use super::referrers::{self, ArtifactReport};
 use super::upload::{self, Outcome, UploadOptions};
 use super::{convert, sha256_digest, Reference, RegistryError};
 use crate::report::Reporter;
@@ -72,6 +73,9 @@ pub struct PushOptions {
     pub credentials: Option<Found>,
     /// Where else to look for credentials.
     pub env: Environment,
+    /// Attach the SBOMs of `<layout>.sbom/` to the pushed platform
+    /// manifests (see [`super::referrers`]).
+    pub sbom: bool,
 }
 
 impl Default for PushOptions {
@@ -85,6 +89,7 @@ impl Default for PushOptions {
             client: ClientOptions::default(),
             credentials: None,
             env: Environment::default(),
+            sbom: true,
         }
     }
 }
@@ -142,6 +147,8 @@ pub struct PushReport {
     pub manifests: Vec<ManifestReport>,
     /// Scope sets tokens were requested for (bearer auth).
     pub token_scopes: Vec<String>,
+    /// SBOMs attached to the platform manifests.
+    pub artifacts: Vec<ArtifactReport>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -193,6 +200,7 @@ impl PushReport {
             "skipped": total("skipped"),
             "mounted": total("mounted"),
             "token_scopes": self.token_scopes,
+            "artifacts": self.artifacts.iter().map(ArtifactReport::to_json).collect::<Vec<_>>(),
             "seconds": (self.seconds * 1000.0).round() / 1000.0,
         })
     }
@@ -212,6 +220,8 @@ struct PlannedManifest {
     media_type: String,
     digest: String,
     platform: String,
+    plat: Platform,
+    created: Option<String>,
     blobs: Vec<BlobFile>,
 }
 
@@ -242,6 +252,8 @@ fn plan_image(image: &Image, format: Format) -> Result<PlannedManifest, Registry
         bytes,
         media_type,
         platform: image.platform.to_string(),
+        plat: image.platform.clone(),
+        created: image.config_json.get("created").and_then(Value::as_str).map(String::from),
         blobs,
     })
 }
@@ -412,6 +424,32 @@ pub fn push(
         }
         None => (plan.manifests[0].digest.clone(), plan.manifests[0].media_type.clone()),
     };
+    let mut artifacts = Vec::new();
+    if opts.sbom {
+        let files = referrers::sbom_files(dir)?;
+        for m in &plan.manifests {
+            for f in referrers::for_platform(&files, &m.plat) {
+                let subject = referrers::Subject {
+                    media_type: m.media_type.clone(),
+                    digest: m.digest.clone(),
+                    size: m.bytes.len() as u64,
+                    platform: m.platform.clone(),
+                    created: m.created.clone(),
+                };
+                let a = referrers::attach(&client, &target.repository, f, &subject, &scopes)?;
+                report.step(&format!(
+                    "attached {} {} to {} {} ({}{})",
+                    a.artifact_type,
+                    a.digest,
+                    a.platform,
+                    a.subject,
+                    a.method,
+                    a.tag.as_deref().map(|t| format!(" {t}")).unwrap_or_default()
+                ));
+                artifacts.push(a);
+            }
+        }
+    }
     let out = PushReport {
         reference: target.clone(),
         registry_url: client.base().to_string(),
@@ -423,6 +461,7 @@ pub fn push(
         blobs: blob_reports,
         manifests,
         token_scopes: client.token_requests(),
+        artifacts,
         seconds: started.elapsed().as_secs_f64(),
     };
     let (up_n, up_b) = out.totals("uploaded");
