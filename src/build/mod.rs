@@ -413,6 +413,22 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
         for d in &ap.dropped {
             report.detail(&format!("dropped dependency of {}: {} (excluded)", d.package, d.dependency));
         }
+        // Every package of every spec of the chain (and the debug variant's)
+        // fetched and unpacked in one parallel batch, before assembling.
+        let mut all: Vec<Arc<BinaryPackage>> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for level in levels {
+            for p in
+                level.plan.archs.iter().filter(|a| a.arch == ap.arch).flat_map(|a| a.packages.iter().chain(&a.debug))
+            {
+                if seen.insert(p.sha256.clone()) {
+                    all.push(p.clone());
+                }
+            }
+        }
+        all.sort_by_key(|p| std::cmp::Reverse(p.size));
+        report.step(&format!("fetching and unpacking {} package(s) for {}", all.len(), ap.arch));
+        sources::unpack_packages_memo(&all, &transport, &cache, opts.jobs, report, &memo)?;
         let mut base: Option<crate::tree::Tree> = None;
         let mut pending: Vec<(crate::layer::LayerContent, i64, String)> = Vec::new();
         let mut tree = crate::tree::Tree::new();
