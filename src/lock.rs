@@ -43,6 +43,17 @@ pub enum LockError {
         /// SHA256 the lock records.
         locked: String,
     },
+    /// The spec is unchanged but resolving it now gives other packages
+    /// (`distill lock --check`).
+    #[error("lock file {path} is out of date: resolving {spec} now gives {changes}; run `distill lock {spec}` and review the diff")]
+    Outdated {
+        /// The lock path.
+        path: PathBuf,
+        /// The spec path.
+        spec: PathBuf,
+        /// What differs, e.g. `libssl3 3.0.15-1~deb12u1 → 3.0.17-1~deb12u2 (amd64)`.
+        changes: String,
+    },
     /// The lock does not parse or has an unknown schema.
     #[error("invalid lock file {path}: {reason}")]
     Invalid {

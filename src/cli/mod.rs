@@ -288,7 +288,9 @@ pub fn exit_code(e: &BuildError) -> u8 {
         BuildError::Deb(_) | BuildError::Extract(_) => exit::VERIFY,
         BuildError::Check(_) => exit::CHECK,
         BuildError::Lock(crate_lock) => match crate_lock {
-            distill::lock::LockError::Missing { .. } | distill::lock::LockError::Stale { .. } => exit::STALE_LOCK,
+            distill::lock::LockError::Missing { .. }
+            | distill::lock::LockError::Stale { .. }
+            | distill::lock::LockError::Outdated { .. } => exit::STALE_LOCK,
             distill::lock::LockError::Invalid { .. } => exit::USAGE,
             distill::lock::LockError::Io { .. } => exit::FAILURE,
         },
@@ -466,6 +468,49 @@ fn cmd_why(args: WhyArgs, report: &Reporter) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// What differs between two locks of one spec, for messages: packages
+/// added, removed or at another version per architecture (at most 8 named).
+fn lock_changes(old: &distill::lock::Lock, new: &distill::lock::Lock) -> String {
+    let mut changes = Vec::new();
+    for (kind, a, b) in [("", &old.packages, &new.packages), ("debug ", &old.debug, &new.debug)] {
+        let archs: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for arch in archs {
+            let list = |m: &std::collections::BTreeMap<String, Vec<distill::lock::LockedPackage>>| {
+                m.get(arch)
+                    .map(|v| {
+                        v.iter()
+                            .map(|p| (p.name.clone(), p.version.clone()))
+                            .collect::<std::collections::BTreeMap<_, _>>()
+                    })
+                    .unwrap_or_default()
+            };
+            let (was, now) = (list(a), list(b));
+            for (name, v) in &now {
+                match was.get(name) {
+                    None => changes.push(format!("{kind}+{name} {v} ({arch})")),
+                    Some(w) if w != v => changes.push(format!("{kind}{name} {w} → {v} ({arch})")),
+                    _ => {}
+                }
+            }
+            for (name, w) in &was {
+                if !now.contains_key(name) {
+                    changes.push(format!("{kind}-{name} {w} ({arch})"));
+                }
+            }
+        }
+    }
+    if changes.is_empty() {
+        return "the same packages from other sources (InRelease dates or hashes)".into();
+    }
+    let more = changes.len().saturating_sub(8);
+    changes.truncate(8);
+    let mut text = changes.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
 fn cmd_lock(args: LockArgs, report: &Reporter) -> Result<(), BuildError> {
     let spec = distill::spec::load(&args.spec)?;
     let opts = options(&args.archive, PathBuf::new())?;
@@ -476,11 +521,12 @@ fn cmd_lock(args: LockArgs, report: &Reporter) -> Result<(), BuildError> {
     if args.check {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current != lock.to_text() {
-            return Err(BuildError::Lock(distill::lock::LockError::Stale {
-                path,
+            // Missing or stale (spec changed) first: the same errors as `build --locked`.
+            distill::lock::Lock::read_fresh(&args.spec, &spec.digest())?;
+            return Err(BuildError::Lock(distill::lock::LockError::Outdated {
+                path: path.clone(),
                 spec: args.spec.clone(),
-                actual: "(resolution changed)".into(),
-                locked: "(see `distill lock` diff)".into(),
+                changes: lock_changes(&distill::lock::Lock::read_fresh(&args.spec, &spec.digest())?, &lock),
             }));
         }
         report.step(&format!("{} is up to date", path.display()));
