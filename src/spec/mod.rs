@@ -347,6 +347,26 @@ pub(crate) fn parse_unvalidated(path: &Path, raw: &[u8]) -> Result<Spec, SpecErr
 
 fn validate(path: &Path, spec: &Spec) -> Result<(), SpecError> {
     let invalid = |field: &str, message: String| SpecError::Invalid { path: path.into(), field: field.into(), message };
+    if let Some(run_as) = &spec.accounts.run_as {
+        let numeric = {
+            let mut parts = run_as.splitn(2, ':');
+            let num = |p: Option<&str>| p.is_some_and(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()));
+            let (u, g) = (parts.next(), parts.next());
+            num(u) && (g.is_none() || num(g))
+        };
+        let known = crate::tree::generate::accounts(&spec.accounts).iter().any(|a| &a.name == run_as);
+        if !numeric && !known {
+            let names: Vec<String> =
+                crate::tree::generate::accounts(&spec.accounts).into_iter().map(|a| a.name).collect();
+            return Err(invalid(
+                "accounts.run_as",
+                format!(
+                    "{run_as:?} is neither a user of the image ({}) nor a numeric uid[:gid]; add it under accounts.users",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
     if !(1..=crate::layer::plan::MAX_LAYERS).contains(&spec.layering.budget) {
         return Err(invalid(
             "layering.budget",
@@ -440,6 +460,29 @@ fn validate(path: &Path, spec: &Spec) -> Result<(), SpecError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod run_as_tests {
+    use super::*;
+
+    fn spec_with(run_as: &str, users: &str) -> Result<Spec, SpecError> {
+        let text = format!(
+            "name: t\nsources: [{{suite: bookworm, keys: [k.asc]}}]\npackages: [a]\naccounts:\n  run_as: {run_as:?}\n{users}"
+        );
+        parse(Path::new("t.yaml"), text.as_bytes())
+    }
+
+    #[test]
+    fn run_as_must_name_a_user_of_the_image_or_be_numeric() {
+        assert!(spec_with("nonroot", "").is_ok());
+        assert!(spec_with("1000:1000", "").is_ok());
+        assert!(spec_with("1000", "").is_ok());
+        assert!(spec_with("app", "  users: [{name: app, uid: 1000}]\n").is_ok());
+        let err = spec_with("ghost", "").unwrap_err().to_string();
+        assert!(err.contains("accounts.run_as") && err.contains("ghost") && err.contains("nonroot"), "{err}");
+        assert!(spec_with("10:x", "").is_err());
+    }
 }
 
 #[cfg(test)]
