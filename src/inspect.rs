@@ -52,6 +52,7 @@ use serde::Serialize;
 
 use crate::check::packages::STATUS_D;
 use crate::check::read::{self, LayerEntry, LayerEntryKind, LayerRef, LayerStats, ReadError};
+use crate::tree::normalize;
 
 /// Default number of files in [`PlatformReport::largest_files`].
 pub const DEFAULT_TOP: usize = 15;
@@ -443,21 +444,6 @@ fn join(dir: &str, name: &str) -> String {
     } else {
         format!("{dir}/{name}")
     }
-}
-
-/// `/a/./b/../c` → `/a/c`; `None` when it climbs out of the root.
-fn normalize(path: &str) -> Option<String> {
-    let mut out: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop()?;
-            }
-            c => out.push(c),
-        }
-    }
-    Some(format!("/{}", out.join("/")))
 }
 
 impl Fs {

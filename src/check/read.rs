@@ -30,8 +30,6 @@ use sha2::{Digest, Sha256};
 
 use crate::tree::{normalize, Entry, Kind, Tree};
 
-/// Annotation holding a tag in `index.json`.
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// Errors reading a layout.
 #[derive(Debug, thiserror::Error)]
@@ -257,29 +255,7 @@ fn tagged(dir: &Path, tag: &str) -> Result<Desc, ReadError> {
     let index: Value = serde_json::from_slice(&text).map_err(|e| invalid(&index_path, format!("not JSON: {e}")))?;
     let manifests =
         index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid(&index_path, "no manifests"))?;
-    let tagged: Vec<&Value> = manifests
-        .iter()
-        .filter(|m| m.get("annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str) == Some(tag))
-        .collect();
-    let any_tagged = manifests.iter().any(|m| m.get("annotations").and_then(|a| a.get(REF_NAME)).is_some());
-    let top = match (tagged.as_slice(), any_tagged) {
-        ([one], _) => *one,
-        ([], false) if manifests.len() == 1 && tag == "latest" => &manifests[0],
-        ([], _) => {
-            let tags: Vec<&str> = manifests
-                .iter()
-                .filter_map(|m| m.get("annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str))
-                .collect();
-            return Err(invalid(
-                &index_path,
-                format!(
-                    "no image tagged {tag:?} (tags: {})",
-                    if tags.is_empty() { "none".into() } else { tags.join(", ") }
-                ),
-            ));
-        }
-        _ => return Err(invalid(&index_path, format!("more than one image tagged {tag:?}"))),
-    };
+    let top = crate::oci::find_tagged(manifests, tag).map_err(|m| invalid(&index_path, m))?;
     desc(top, &index_path)
 }
 
@@ -760,6 +736,7 @@ fn walk_tar(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::REF_NAME;
 
     fn sample() -> Tree {
         let mut t = Tree::new();

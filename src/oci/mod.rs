@@ -116,6 +116,29 @@ pub struct RunConfig {
     pub labels: BTreeMap<String, String>,
 }
 
+/// The entry of an `index.json` `manifests` list tagged `tag`
+/// (`org.opencontainers.image.ref.name`, image-spec image-layout.md); an
+/// index whose only entry is untagged counts as `latest`. The error text
+/// names the tags there are.
+pub fn find_tagged<'a>(manifests: &'a [serde_json::Value], tag: &str) -> Result<&'a serde_json::Value, String> {
+    fn name(m: &serde_json::Value) -> Option<&str> {
+        m.get("annotations").and_then(|a| a.get(REF_NAME)).and_then(|v| v.as_str())
+    }
+    let hits: Vec<&serde_json::Value> = manifests.iter().filter(|m| name(m) == Some(tag)).collect();
+    match hits.as_slice() {
+        [one] => Ok(*one),
+        [] if manifests.len() == 1 && tag == "latest" && name(&manifests[0]).is_none() => Ok(&manifests[0]),
+        [] => {
+            let tags: Vec<&str> = manifests.iter().filter_map(name).collect();
+            Err(format!(
+                "no image tagged {tag:?} (tags: {})",
+                if tags.is_empty() { "none".into() } else { tags.join(", ") }
+            ))
+        }
+        _ => Err(format!("more than one image tagged {tag:?}")),
+    }
+}
+
 /// Serialize `value` canonically: keys sorted, compact, no trailing newline.
 pub fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
     let v = serde_json::to_value(value).expect("OCI types serialize");

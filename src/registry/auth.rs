@@ -594,7 +594,7 @@ impl TokenAuth {
 /// signatures), for messages.
 pub fn shown_url(url: &str) -> String {
     let cut = url.find(['?', '#']).unwrap_or(url.len());
-    super::client::strip_userinfo(&url[..cut])
+    crate::repo::transport::redact(&url[..cut])
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //!   `Authorization` is attached only to the registry's own origin
 //!   (reqwest drops it on a redirect elsewhere) and never logged.
 
+use crate::repo::transport::strip_url;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -638,27 +639,6 @@ pub fn error_text(e: &reqwest::Error) -> String {
         src = s.source();
     }
     parts.join(": ")
-}
-
-fn strip_url(msg: &str) -> String {
-    match msg.find(" for url (") {
-        Some(i) => {
-            let rest = &msg[i..];
-            let end = rest.find(')').map(|e| i + e + 1).unwrap_or(msg.len());
-            format!("{}{}", &msg[..i], &msg[end..])
-        }
-        None => msg.to_string(),
-    }
-}
-
-/// Remove `user:password@` from a URL.
-pub fn strip_userinfo(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s && !url[s + 3..at].contains('/') => {
-            format!("{}{}", &url[..s + 3], &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
 }
 
 #[cfg(test)]

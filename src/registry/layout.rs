@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::{sha256_digest, RegistryError};
 
 /// Annotation holding a tag in `index.json`.
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub use crate::oci::REF_NAME;
 
 /// A blob stored as a file of the layout.
 #[derive(Debug, Clone)]
@@ -271,24 +271,7 @@ fn tagged(dir: &Path, tag: &str) -> Result<Desc, RegistryError> {
     let index: Value = serde_json::from_slice(&text).map_err(|e| invalid(&index_path, format!("not JSON: {e}")))?;
     let manifests =
         index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid(&index_path, "no manifests"))?;
-    let name = |m: &Value| m.get("annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str).map(String::from);
-    let hits: Vec<&Value> = manifests.iter().filter(|m| name(m).as_deref() == Some(tag)).collect();
-    let any_tagged = manifests.iter().any(|m| name(m).is_some());
-    let top = match (hits.as_slice(), any_tagged) {
-        ([one], _) => *one,
-        ([], false) if manifests.len() == 1 && tag == "latest" => &manifests[0],
-        ([], _) => {
-            let tags: Vec<String> = manifests.iter().filter_map(name).collect();
-            return Err(invalid(
-                &index_path,
-                format!(
-                    "no image tagged {tag:?} (tags: {})",
-                    if tags.is_empty() { "none".into() } else { tags.join(", ") }
-                ),
-            ));
-        }
-        _ => return Err(invalid(&index_path, format!("more than one image tagged {tag:?}"))),
-    };
+    let top = crate::oci::find_tagged(manifests, tag).map_err(|m| invalid(&index_path, m))?;
     desc(top, &index_path)
 }
 

@@ -108,7 +108,8 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-fn strip_url(msg: &str) -> String {
+/// A reqwest error message without the URL it embeds.
+pub(crate) fn strip_url(msg: &str) -> String {
     // reqwest errors embed the URL ("error sending request for url (...)"); we
     // print our own redacted URL instead.
     match msg.find(" for url (") {
