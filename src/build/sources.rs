@@ -46,12 +46,12 @@ pub fn load(
         let keys =
             source.keys.iter().map(|k| release::load_key(&spec.key_path(k))).collect::<Result<Vec<TrustedKey>, _>>()?;
         let url = format!("{base}/dists/{}/InRelease", source.suite);
-        report.step(&format!("verifying {url}"));
+        report.step(&format!("verifying {}", crate::repo::transport::redact(&url)));
         // Offline, the last verified InRelease is read from the cache and
         // verified again (signature, suite, Valid-Until) like a download.
         let raw = if cache.offline() {
             cache.get_named(&url).ok_or_else(|| RepoError::Fetch {
-                url: url.clone(),
+                url: crate::repo::transport::redact(&url),
                 reason: format!(
                     "InRelease of {} is not in the cache {} and --offline forbids downloading",
                     source.suite,
@@ -61,7 +61,8 @@ pub fn load(
         } else {
             transport.get(&url)?
         };
-        let rel = release::verify(&source.suite, &base, &url, &raw, &keys, opts.now)?;
+        let shown = crate::repo::transport::redact(&url);
+        let rel = release::verify(&source.suite, &base, &shown, &raw, &keys, opts.now)?;
         if !cache.offline() {
             cache.put_named(&url, &raw)?;
         }

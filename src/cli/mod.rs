@@ -279,7 +279,8 @@ pub fn exit_code(e: &BuildError) -> u8 {
             RepoError::NoMirror { .. }
             | RepoError::BadMirror { .. }
             | RepoError::Key { .. }
-            | RepoError::NoIndex { .. } => exit::USAGE,
+            | RepoError::NoIndex { .. }
+            | RepoError::Settings { .. } => exit::USAGE,
             RepoError::Fetch { .. } | RepoError::NotFound { .. } => exit::NETWORK,
             RepoError::Cache { .. } => exit::FAILURE,
             _ => exit::VERIFY,

@@ -41,6 +41,16 @@ pub enum RepoError {
         /// What went wrong.
         reason: String,
     },
+    /// A `DISTILL_HTTP_*` setting is malformed.
+    #[error("invalid {variable}={value:?}: {reason}")]
+    Settings {
+        /// The environment variable.
+        variable: String,
+        /// Its value.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
     /// The URL does not exist on the server (HTTP 404 / missing file).
     #[error("not found: {url}")]
     NotFound {
