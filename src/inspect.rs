@@ -89,7 +89,7 @@ pub enum InspectError {
         source: ReadError,
     },
     /// `--arch` names no platform of the image.
-    #[error("{image}:{tag} has no platform for architecture {arch:?} (platforms: {available})")]
+    #[error("--arch {arch}: not an architecture of {image}:{tag}\n  allowed: {available}")]
     NoPlatform {
         /// The layout directory.
         image: PathBuf,

@@ -3,6 +3,7 @@
 //! values; the CLI supplies the environment (mirrors, clock, epoch).
 
 pub mod assemble;
+mod located;
 pub mod record;
 pub mod sources;
 pub mod variants;
@@ -91,6 +92,16 @@ pub enum BuildError {
         /// The URL that answered 404.
         url: String,
     },
+    /// A bad command-line option (exit 2), e.g. `--arch` naming no
+    /// architecture of the spec.
+    #[error("{0}")]
+    Usage(String),
+    /// A failure traced to a place in a spec (an unknown package, a
+    /// `paths.exclude` that removes a file the image needs): the located
+    /// message with a hint, and the error it explains (which decides the
+    /// exit code; not printed).
+    #[error("{0}")]
+    Located(Box<crate::spec::Diagnostic>, Box<BuildError>),
     /// Anything else, with context.
     #[error("{0}")]
     Other(String),
@@ -369,7 +380,7 @@ pub fn resolve_loaded(
             exclude: spec.spec.exclude.iter().cloned().collect::<BTreeSet<_>>(),
             prefer: spec.spec.prefer.clone(),
         };
-        out.push(resolve::resolve(&universe, &request)?);
+        out.push(resolve::resolve(&universe, &request).map_err(|e| located::resolve_error(spec, loaded, arch, e))?);
     }
     Ok(out)
 }
@@ -450,7 +461,13 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
             let unpacked = sources::unpack_packages_memo(&lp.packages, &transport, &cache, opts.jobs, report, &memo)?;
             tree = assemble::assemble(&level.spec, &level.plan.os, &lp.packages, &unpacked, report)?;
             if i + 1 == levels.len() {
-                crate::check::check(&tree, &crate::check::CheckOptions::default())?;
+                let checked = crate::check::check(&tree, &crate::check::CheckOptions::default());
+                // A failure a `paths.exclude` pattern caused names the pattern.
+                let failed = checked.as_ref().err();
+                if let Some(e) = located::excluded_needed(level, &lp.packages, &unpacked, &tree, failed) {
+                    return Err(e);
+                }
+                checked?;
             }
             let sources: std::collections::HashMap<&str, &str> =
                 lp.packages.iter().map(|p| (p.name.as_str(), p.source.as_str())).collect();

@@ -10,7 +10,7 @@ use super::{BuildError, BuildOptions};
 use crate::fetch::unpacked::Unpacked;
 use crate::fetch::{self, Cache, Wanted};
 use crate::repo::index::IndexCompression;
-use crate::repo::release::{self, TrustedKey, VerifiedRelease};
+use crate::repo::release::{self, VerifiedRelease};
 use crate::repo::{index, mirror, BinaryPackage, PackageIndex, RepoError, Transport};
 use crate::report::Reporter;
 use crate::spec::LoadedSpec;
@@ -41,10 +41,9 @@ pub fn load(
 ) -> Result<Loaded, BuildError> {
     let mut releases = Vec::new();
     let mut jobs = Vec::new();
-    for source in &spec.spec.sources {
+    for (i, source) in spec.spec.sources.iter().enumerate() {
         let base = mirror::choose(&source.suite, source.url.as_deref(), &opts.mirrors, &opts.apt)?;
-        let keys =
-            source.keys.iter().map(|k| release::load_key(&spec.key_path(k))).collect::<Result<Vec<TrustedKey>, _>>()?;
+        let keys = super::located::load_keys(spec, i)?;
         let url = format!("{base}/dists/{}/InRelease", source.suite);
         report.step(&format!("verifying {}", crate::repo::transport::redact(&url)));
         // Offline, the last verified InRelease is read from the cache and
@@ -59,10 +58,11 @@ pub fn load(
                 ),
             })?
         } else {
-            transport.get(&url)?
+            transport.get(&url).map_err(|e| super::located::fetch_error(spec, i, &url, e))?
         };
         let shown = crate::repo::transport::redact(&url);
         let rel = release::verify(&source.suite, &base, &shown, &raw, &keys, opts.now)?;
+        super::located::check_release(spec, i, &rel)?;
         if !cache.offline() {
             cache.put_named(&url, &raw)?;
         }

@@ -42,7 +42,10 @@ pub fn cmd_inspect(args: InspectArgs, report: &Reporter) -> Result<(), BuildErro
         report.step(&format!("reading {}:{tag}", dir.display()));
     }
     let opts = Options { top: args.top, arch: args.arch.clone() };
-    let result = inspect::inspect(&images, &opts).map_err(|e| BuildError::Other(e.to_string()))?;
+    let result = inspect::inspect(&images, &opts).map_err(|e| match e {
+        inspect::InspectError::NoPlatform { .. } => BuildError::Usage(e.to_string()),
+        e => BuildError::Other(e.to_string()),
+    })?;
     report.step(&format!("read and verified in {:.2} s", started.elapsed().as_secs_f64()));
     let text = if args.json { serde_json::to_string_pretty(&result).expect("json") + "\n" } else { render(&result) };
     let mut out = std::io::stdout().lock();

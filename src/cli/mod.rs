@@ -97,8 +97,9 @@ pub enum Command {
     ///
     /// where a comparison layer is {"digest", "media_type",
     /// "compressed_size", "uncompressed_size"}. A missing layout, an unknown
-    /// tag or architecture, or a digest mismatch exits 1 with a message
-    /// naming the file, blob or tag.
+    /// tag or a digest mismatch exits 1 with a message naming the file,
+    /// blob or tag; an --arch naming no platform of the image exits 2,
+    /// listing the platforms.
     #[command(verbatim_doc_comment)]
     Inspect(inspect::InspectArgs),
     /// Push an image of a layout to a registry (OCI distribution-spec); prints the pushed digest last on stdout.
@@ -196,9 +197,14 @@ pub struct ArchiveArgs {
     /// Use only the cache; fail on the first missing blob.
     #[arg(long)]
     pub offline: bool,
-    /// Parallel downloads.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Parallel downloads (1 or more).
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = jobs_parser())]
     pub jobs: usize,
+}
+
+/// `--jobs`: a count of 1 or more.
+pub(crate) fn jobs_parser() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024)
 }
 
 /// `distill build`.
@@ -296,6 +302,8 @@ pub fn exit_code(e: &BuildError) -> u8 {
             distill::lock::LockError::Io { .. } => exit::FAILURE,
         },
         BuildError::Gone { .. } => exit::NETWORK,
+        BuildError::Usage(_) => exit::USAGE,
+        BuildError::Located(_, cause) => exit_code(cause),
         BuildError::Oci(_) | BuildError::Other(_) => exit::FAILURE,
     }
 }
@@ -359,14 +367,8 @@ fn cmd_build(args: BuildArgs, report: &Reporter) -> Result<(), BuildError> {
     if !args.archs.is_empty() {
         for a in &args.archs {
             if !spec.spec.archs.contains(a) {
-                return Err(BuildError::Spec(distill::spec::SpecError::Invalid {
-                    path: args.spec.clone(),
-                    field: "archs".into(),
-                    message: format!(
-                        "--arch {a} is not one of the spec's architectures ({})",
-                        spec.spec.archs.join(", ")
-                    ),
-                }));
+                let of = format!("spec {}", args.spec.display());
+                return Err(BuildError::Usage(distill::spec::unknown_arch(a, &of, &spec.spec.archs)));
             }
         }
         opts.archs = Some(args.archs.clone());

@@ -80,8 +80,8 @@ pub struct PushArgs {
     /// Print a JSON report on stdout instead of the digest (shape in `--help`).
     #[arg(long)]
     pub json: bool,
-    /// Parallel blob uploads.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    /// Parallel blob uploads (1 or more).
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = super::jobs_parser())]
     pub jobs: usize,
     #[command(flatten)]
     pub registry: RegistryArgs,

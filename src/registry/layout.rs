@@ -165,14 +165,13 @@ impl LocalImage {
             self.images().into_iter().filter(|i| i.platform.os != "unknown" && i.platform.matches(want)).collect();
         match found.as_slice() {
             [one] => Ok(one),
-            [] => Err(RegistryError::Usage(format!(
-                "{}:{} has no platform {want:?} (it has: {})",
-                self.dir.display(),
-                self.tag,
-                self.platforms().join(", ")
+            [] => Err(RegistryError::Usage(crate::spec::unknown_arch(
+                want,
+                &format!("{}:{}", self.dir.display(), self.tag),
+                &self.platforms(),
             ))),
             _ => Err(RegistryError::Usage(format!(
-                "{}:{}: {want:?} matches more than one platform ({}); name the variant (os/arch/variant)",
+                "--arch {want}: {}:{} has more than one such platform ({}); name the variant (os/arch/variant)",
                 self.dir.display(),
                 self.tag,
                 found.iter().map(|i| i.platform.to_string()).collect::<Vec<_>>().join(", ")

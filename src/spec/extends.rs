@@ -35,11 +35,10 @@ pub(super) fn load_chain(path: &Path, seen: &mut Vec<PathBuf>) -> Result<LoadedS
     absolutize_keys(&mut spec, path);
     let canonical = path.canonicalize().unwrap_or_else(|_| path.into());
     if seen.contains(&canonical) {
-        return Err(SpecError::Invalid {
-            path: path.into(),
-            field: "extends".into(),
-            message: "specs extend each other in a cycle".into(),
-        });
+        return Err(super::locate::Files::one(path, &raw)
+            .origin("extends")
+            .diagnostic("specs extend each other in a cycle", "remove `extends:` from one spec of the cycle")
+            .into());
     }
     seen.push(canonical);
     let Some(parent_ref) = spec.extends.clone() else {
@@ -50,11 +49,13 @@ pub(super) fn load_chain(path: &Path, seen: &mut Vec<PathBuf>) -> Result<LoadedS
     };
     let parent_path = path.parent().unwrap_or(Path::new(".")).join(&parent_ref);
     if !parent_path.is_file() {
-        return Err(SpecError::Invalid {
-            path: path.into(),
-            field: "extends".into(),
-            message: format!("{} does not exist (paths are relative to this spec)", parent_path.display()),
-        });
+        return Err(super::locate::Files::one(path, &raw)
+            .origin("extends")
+            .diagnostic(
+                format!("the spec to extend, {}, does not exist", parent_path.display()),
+                "`extends:` is a path relative to the spec that names it, e.g. `extends: base.yaml`",
+            )
+            .into());
     }
     let parent = load_chain(&parent_path, seen)?;
     let keys = present_keys(&raw);

@@ -12,7 +12,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod diagnose;
 mod extends;
+pub mod locate;
+
+pub use diagnose::{debian_arch_alias, unknown_arch, DEBIAN_ARCHS};
+pub use locate::{Diagnostic, Place};
 
 /// Errors from reading or validating a spec file.
 #[derive(Debug, thiserror::Error)]
@@ -25,17 +30,12 @@ pub enum SpecError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// YAML syntax or schema error; `location` is `line L column C` when known.
-    #[error("invalid spec {path}{location}: {message}")]
-    Parse {
-        /// The spec file.
-        path: PathBuf,
-        /// ` at line L column C`, or empty.
-        location: String,
-        /// serde's message, which names the field.
-        message: String,
-    },
-    /// A value is well-typed but not allowed.
+    /// A mistake at a place in a spec (YAML syntax, unknown field, wrong
+    /// type, missing field, a value not allowed), with a hint.
+    #[error("invalid spec: {0}")]
+    At(Box<Diagnostic>),
+    /// A value is not allowed (without a known line; [`SpecError::At`]
+    /// names the line).
     #[error("invalid spec {path}: field `{field}`: {message}")]
     Invalid {
         /// The spec file.
@@ -45,6 +45,12 @@ pub enum SpecError {
         /// What is wrong and how to fix it.
         message: String,
     },
+}
+
+impl From<Diagnostic> for SpecError {
+    fn from(d: Diagnostic) -> Self {
+        SpecError::At(Box::new(d))
+    }
 }
 
 /// A validated image spec (format version 1).
@@ -316,11 +322,12 @@ impl LoadedSpec {
 /// Read and validate the spec at `path`.
 ///
 /// Errors: [`SpecError::Read`] when the file is unreadable,
-/// [`SpecError::Parse`] for YAML/schema errors (with line and column),
-/// [`SpecError::Invalid`] for values that are not allowed.
+/// [`SpecError::At`] for YAML/schema errors and values that are not
+/// allowed, naming the file of the `extends:` chain, the line, the field
+/// and a hint.
 pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
     let loaded = extends::load_chain(path, &mut Vec::new())?;
-    validate(path, &loaded.spec)?;
+    validate(&locate::Files::chain(&loaded), &loaded.spec)?;
     Ok(loaded)
 }
 
@@ -331,22 +338,36 @@ pub fn parse(path: &Path, raw: &[u8]) -> Result<Spec, SpecError> {
     if spec.archs.is_empty() {
         spec.archs = default_archs();
     }
-    validate(path, &spec)?;
+    validate(&locate::Files::one(path, raw), &spec)?;
     Ok(spec)
 }
 
 /// Parse without validation (a spec that extends another may omit fields).
 pub(crate) fn parse_unvalidated(path: &Path, raw: &[u8]) -> Result<Spec, SpecError> {
-    let spec: Spec = serde_yaml::from_slice(raw).map_err(|e| SpecError::Parse {
-        path: path.into(),
-        location: e.location().map(|l| format!(" at line {} column {}", l.line(), l.column())).unwrap_or_default(),
-        message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
-    })?;
-    Ok(spec)
+    serde_yaml::from_slice(raw).map_err(|e| diagnose::serde_error(path, raw, &e).into())
 }
 
-fn validate(path: &Path, spec: &Spec) -> Result<(), SpecError> {
-    let invalid = |field: &str, message: String| SpecError::Invalid { path: path.into(), field: field.into(), message };
+/// Where a value that is not allowed was written.
+enum At {
+    /// A field of the merged spec (placed in the nearest spec writing it).
+    Field(String),
+    /// An item of a merged list, found by its value (or `name`).
+    Item(&'static str, String),
+}
+
+fn validate(files: &locate::Files, spec: &Spec) -> Result<(), SpecError> {
+    validate_at(spec).map_err(|(at, message, hint)| {
+        let place = match at {
+            At::Field(f) => files.origin(&f),
+            At::Item(list, value) => files.item(list, locate::named(&value)).unwrap_or_else(|| files.origin(list)),
+        };
+        place.diagnostic(message, hint).into()
+    })
+}
+
+/// The first value that is not allowed: where, what, and the hint.
+fn validate_at(spec: &Spec) -> Result<(), (At, String, String)> {
+    let field = |f: &str, message: String, hint: &str| (At::Field(f.into()), message, hint.to_string());
     if let Some(run_as) = &spec.accounts.run_as {
         let numeric = {
             let mut parts = run_as.splitn(2, ':');
@@ -358,105 +379,158 @@ fn validate(path: &Path, spec: &Spec) -> Result<(), SpecError> {
         if !numeric && !known {
             let names: Vec<String> =
                 crate::tree::generate::accounts(&spec.accounts).into_iter().map(|a| a.name).collect();
-            return Err(invalid(
+            return Err(field(
                 "accounts.run_as",
-                format!(
-                    "{run_as:?} is neither a user of the image ({}) nor a numeric uid[:gid]; add it under accounts.users",
-                    names.join(", ")
-                ),
+                format!("{run_as:?} is neither a user of the image ({}) nor a numeric uid[:gid]", names.join(", ")),
+                "add the user under `accounts.users` (name, uid), or write a numeric uid[:gid] such as `65532`",
             ));
         }
     }
     if !(1..=crate::layer::plan::MAX_LAYERS).contains(&spec.layering.budget) {
-        return Err(invalid(
+        return Err(field(
             "layering.budget",
-            format!("{} is outside 1..={}", spec.layering.budget, crate::layer::plan::MAX_LAYERS),
+            format!("layer budget {} is outside 1..={}", spec.layering.budget, crate::layer::plan::MAX_LAYERS),
+            &format!(
+                "set `layering.budget` to 1..={} (default {}), or leave it out",
+                crate::layer::plan::MAX_LAYERS,
+                crate::layer::plan::DEFAULT_BUDGET
+            ),
         ));
     }
     if spec.version != 1 {
-        return Err(invalid(
+        return Err(field(
             "version",
             format!("unsupported spec version {}; this distill reads version 1", spec.version),
+            "write `version: 1`, or leave it out",
         ));
     }
     let name_ok = !spec.name.is_empty()
         && spec.name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
     if !name_ok {
-        return Err(invalid("name", format!("{:?} is not a valid image name (use [a-z0-9][a-z0-9._-]*)", spec.name)));
+        return Err(field(
+            "name",
+            format!("{:?} is not a valid image name", spec.name),
+            "use lowercase letters, digits, `.`, `_` and `-`, starting with a letter or digit, e.g. `nodejs`",
+        ));
     }
     if spec.sources.is_empty() {
-        return Err(invalid("sources", "at least one source is required".into()));
+        return Err(field(
+            "sources",
+            "at least one source is required".into(),
+            "add one, e.g. `sources: [{suite: bookworm, keys: [keys/debian-12-archive.asc]}]`",
+        ));
     }
     for (i, s) in spec.sources.iter().enumerate() {
-        if s.suite.is_empty() || s.suite.contains('/') {
-            return Err(invalid(&format!("sources[{i}].suite"), format!("{:?} is not a suite name", s.suite)));
+        if s.suite.is_empty() || s.suite.contains('/') || s.suite.contains(char::is_whitespace) {
+            return Err(field(
+                &format!("sources[{i}].suite"),
+                format!("{:?} is not a suite name", s.suite),
+                "suite names are like bookworm, trixie, bookworm-updates, bookworm-security",
+            ));
         }
         if s.components.is_empty() {
-            return Err(invalid(&format!("sources[{i}].components"), "at least one component is required".into()));
+            return Err(field(
+                &format!("sources[{i}].components"),
+                "at least one component is required".into(),
+                "write `components: [main]`, or leave it out for the default [main]",
+            ));
         }
         if s.keys.is_empty() {
-            return Err(invalid(
+            return Err(field(
                 &format!("sources[{i}].keys"),
-                "at least one key file is required (see keys/README.md)".into(),
+                "at least one key file is required".into(),
+                "name the archive's signing keys, e.g. `keys: [keys/debian-12-archive.asc]` (see keys/README.md)",
             ));
         }
         if let Some(url) = &s.url {
             if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file://")) {
-                return Err(invalid(
+                return Err(field(
                     &format!("sources[{i}].url"),
                     format!("{url:?} is not an http(s):// or file:// URL"),
+                    "write the archive's base URL (the directory holding dists/ and pool/), or leave it out",
                 ));
             }
         }
     }
     if spec.archs.is_empty() {
-        return Err(invalid("archs", "at least one architecture is required".into()));
+        return Err(field(
+            "archs",
+            "at least one architecture is required".into(),
+            "write e.g. `archs: [amd64]`, or leave it out for the default [amd64]",
+        ));
     }
     for (i, a) in spec.archs.iter().enumerate() {
-        if a.is_empty() || !a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || a == "all" || a == "any" {
-            return Err(invalid(&format!("archs[{i}]"), format!("{a:?} is not a Debian architecture")));
+        if let Err((message, hint)) = diagnose::check_arch(a) {
+            return Err(field(&format!("archs[{i}]"), message, &hint));
         }
     }
     if spec.packages.is_empty() {
-        return Err(invalid("packages", "at least one package is required".into()));
+        return Err(field(
+            "packages",
+            "at least one package is required".into(),
+            "list the packages to install, e.g. `packages: [libc6]`",
+        ));
     }
-    for (i, p) in spec.packages.iter().chain(&spec.exclude).enumerate() {
-        if p.is_empty() || p.contains(char::is_whitespace) {
-            return Err(invalid(&format!("packages[{i}]"), format!("{p:?} is not a package name")));
+    for (list, items) in [("packages", &spec.packages), ("exclude", &spec.exclude), ("prefer", &spec.prefer)] {
+        for p in items {
+            if let Err((message, hint)) = diagnose::check_package(p, list == "packages") {
+                return Err((At::Item(list, p.clone()), message, hint));
+            }
         }
     }
-    for (field, globs) in [("paths.exclude", &spec.paths.exclude), ("paths.keep", &spec.paths.keep)] {
-        for (i, g) in globs.iter().enumerate() {
+    for (list, globs) in [("paths.exclude", &spec.paths.exclude), ("paths.keep", &spec.paths.keep)] {
+        for g in globs {
             if !g.starts_with('/') {
-                return Err(invalid(&format!("{field}[{i}]"), format!("{g:?} must be an absolute path glob")));
+                return Err((
+                    At::Item(list, g.clone()),
+                    format!("{g:?} is not an absolute path glob"),
+                    format!("globs match absolute paths in the image: write `/{}`", g.trim_start_matches("./")),
+                ));
             }
             if let Err(e) = globset::Glob::new(g) {
-                return Err(invalid(&format!("{field}[{i}]"), e.to_string()));
+                return Err((
+                    At::Item(list, g.clone()),
+                    format!("{g:?} is not a glob: {}", e.kind()),
+                    "`*` matches within one path component, `**` across them; `[`, `{` must be closed".into(),
+                ));
             }
         }
     }
-    for (i, u) in spec.accounts.users.iter().enumerate() {
+    for u in &spec.accounts.users {
         if u.name.is_empty() || u.name.contains([':', '\n', '/']) {
-            return Err(invalid(&format!("accounts.users[{i}].name"), format!("{:?} is not a user name", u.name)));
+            return Err((
+                At::Item("accounts.users", u.name.clone()),
+                format!("{:?} is not a user name", u.name),
+                "use a name without `:`, `/` or line breaks, e.g. `app`".into(),
+            ));
         }
     }
-    for (i, g) in spec.accounts.groups.iter().enumerate() {
+    for g in &spec.accounts.groups {
         if g.name.is_empty() || g.name.contains([':', '\n', '/']) {
-            return Err(invalid(&format!("accounts.groups[{i}].name"), format!("{:?} is not a group name", g.name)));
+            return Err((
+                At::Item("accounts.groups", g.name.clone()),
+                format!("{:?} is not a group name", g.name),
+                "use a name without `:`, `/` or line breaks, e.g. `app`".into(),
+            ));
         }
     }
     if let Some(p) = spec.image.os_release.as_ref().and_then(|o| o.pretty_name.as_ref()) {
         if p.trim().is_empty() || p.chars().count() > 200 || p.chars().any(|c| c.is_control() || "\"\\$`".contains(c)) {
-            return Err(invalid(
+            return Err(field(
                 "image.os_release.pretty_name",
-                format!("{p:?} must be 1 to 200 characters without quotes, backslashes, `$`, backquotes or control characters"),
+                format!("{p:?} is not a usable PRETTY_NAME"),
+                "use 1 to 200 characters without quotes, backslashes, `$`, backquotes or control characters",
             ));
         }
     }
     if let Some(w) = &spec.image.workdir {
         if !w.starts_with('/') {
-            return Err(invalid("image.workdir", format!("{w:?} must be an absolute path")));
+            return Err(field(
+                "image.workdir",
+                format!("{w:?} is not an absolute path"),
+                "write an absolute path, e.g. `/app`",
+            ));
         }
     }
     Ok(())
