@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod build;
 pub mod check;
 pub mod deb;

@@ -361,11 +361,8 @@ pub fn write(output: &Path, docs: &[Document]) -> Result<Option<PathBuf>, BuildE
         }
         return Ok(None);
     }
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let tmp =
-        tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(parent).map_err(|e| io(parent, e))?;
+    crate::atomic::recover(&dir);
+    let tmp = crate::atomic::temp_dir(&dir).map_err(|e| io(&dir, e))?;
     for d in docs {
         let p = tmp.path().join(&d.file_name);
         std::fs::write(&p, &d.data).map_err(|e| io(&p, e))?;
@@ -376,20 +373,7 @@ pub fn write(output: &Path, docs: &[Document]) -> Result<Option<PathBuf>, BuildE
         let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755));
     }
     let tmp = tmp.keep();
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    if exists {
-        std::fs::rename(&dir, &old).map_err(|e| io(&dir, e))?;
-    }
-    if let Err(e) = std::fs::rename(&tmp, &dir) {
-        if exists {
-            let _ = std::fs::rename(&old, &dir);
-        }
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(io(&dir, e));
-    }
-    if exists {
-        let _ = std::fs::remove_dir_all(&old);
-    }
+    crate::atomic::replace_dir(&tmp, &dir).map_err(|e| io(&dir, e))?;
     Ok(Some(dir))
 }
 

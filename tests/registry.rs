@@ -309,6 +309,75 @@ fn a_push_killed_halfway_is_completed_by_a_rerun() {
 }
 
 #[test]
+fn a_push_killed_at_each_step_is_completed_by_a_rerun() {
+    if skip() {
+        return;
+    }
+    let reg = Registry::start(Auth::None);
+    let tmp = tempfile::tempdir().unwrap();
+    let small = layer(50, 50 << 10, GZIP);
+    let a = layer(51, 1 << 20, GZIP);
+    let b = layer(52, 1 << 20, GZIP);
+    let img = test_image(&tmp.path().join("img"), &[&small], &[&a], &[&b]);
+    // (name, which request to hold): the push is SIGKILLed while the
+    // registry holds it, before it is forwarded.
+    type Pick = fn(&Seen) -> bool;
+    let points: [(&str, Pick, usize); 6] = [
+        ("first blob check (HEAD)", |s| s.method == "HEAD" && s.url.contains("/blobs/"), 1),
+        ("second upload session (POST)", |s| s.method == "POST", 2),
+        ("inside a chunked upload (2nd PATCH)", |s| s.method == "PATCH", 2),
+        ("closing the 3rd blob (PUT)", |s| s.method == "PUT" && s.url.contains("/blobs/uploads/"), 3),
+        ("first manifest (PUT)", |s| s.method == "PUT" && s.url.contains("/manifests/"), 1),
+        ("the tag: image index (PUT)", |s| s.method == "PUT" && s.url.contains("/manifests/v1"), 1),
+    ];
+    for (i, (name, pick, nth)) in points.into_iter().enumerate() {
+        let (tx, rx) = mpsc::channel::<()>();
+        let tx = Mutex::new(tx);
+        let count = Mutex::new(0usize);
+        let hook: Hook = Arc::new(move |s: &Seen, _| {
+            if pick(s) {
+                let mut n = count.lock().unwrap();
+                *n += 1;
+                if *n == nth {
+                    let _ = tx.lock().unwrap().send(());
+                    return Action::Hold;
+                }
+            }
+            Action::Forward
+        });
+        let proxy = Proxy::start(&reg.host(), hook);
+        let repo = format!("steps{i}/app:v1");
+        let mut child = distill_cmd(tmp.path())
+            .args(["push", img.dir.to_str().unwrap(), &format!("{}/{repo}", proxy.host())])
+            .args(["--chunk-size", "256K", "--jobs", "1"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("{name}: the push never got there"));
+        child.kill().unwrap(); // SIGKILL
+        assert!(!child.wait().unwrap().success(), "{name}");
+        let mut out = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        assert!(out.is_empty(), "{name}: a killed push printed a digest: {out}");
+        let tagged = std::process::Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--raw", &format!("docker://{}/{repo}", reg.host())])
+            .output()
+            .unwrap();
+        assert!(!tagged.status.success(), "{name}: the tag exists before the push finished");
+
+        let target = format!("{}/{repo}", reg.host());
+        let r = distill(tmp.path(), &["push", img.dir.to_str().unwrap(), &target, "--chunk-size", "256K", "--json"])
+            .ok()
+            .json();
+        assert_eq!(r["digest"], json!(img.index), "{name}");
+        let (top, blobs) = copy_back(&target, None, &tmp.path().join(format!("back{i}")));
+        assert_eq!(top, img.index, "{name}");
+        assert_eq!(blobs, sorted(img.blobs.clone()), "{name}");
+    }
+}
+
+#[test]
 fn shared_layers_are_mounted_from_another_repository() {
     if skip() {
         return;

@@ -29,6 +29,12 @@ pub fn assemble(
     let filter = PathFilter::new(&spec.spec.paths)
         .map_err(|e| BuildError::Other(format!("{}: paths: {e}", spec.path.display())))?;
     let mut tree = Tree::new();
+    // The CA bundle's inputs, when the path filters drop them from the
+    // image: the packages that ship them are read once more, unfiltered.
+    let ca_probe = format!("{}/mozilla/x.crt", generate::CA_SOURCE_DIR);
+    let ca_dropped = !filter.keeps(&ca_probe);
+    let ca_listed = format!(" {}/", generate::CA_SOURCE_DIR.trim_start_matches('/'));
+    let mut ca_sources = Vec::new();
     let mut dpkg = BTreeMap::new();
     let bar = report.bar("extracting", packages.len() as u64, false);
     // Packages unpack in name order, so an overlap resolves the same way every time.
@@ -42,8 +48,19 @@ pub fn assemble(
             md5sums: unpacked[i].md5sums(&p.name)?,
             conffiles: unpacked[i].conffiles(&p.name)?,
         };
+        if ca_dropped && record.md5sums.as_deref().is_none_or(|m| m.contains(&ca_listed)) {
+            ca_sources.push(i);
+        }
         dpkg.insert(p.name.clone(), record);
-        extract::extract(&mut tree, &p.name, &unpacked[i].data, &filter)?;
+        let setuid = spec.spec.paths.setuid.unwrap_or_default();
+        let done = extract::extract_with(&mut tree, &p.name, &unpacked[i].data, &filter, setuid)?;
+        for (path, mode) in done.stripped {
+            report.warn(&format!(
+                "package {}: cleared setuid/setgid bits of {path} (mode {mode:04o} → {:04o}); set paths.setuid to keep or refuse them",
+                p.name,
+                mode & !0o6000
+            ));
+        }
         bar.inc(1);
     }
     bar.finish();
@@ -52,7 +69,16 @@ pub fn assemble(
     generate::write_system_files(&mut tree);
     let pretty_name = spec.spec.image.os_release.as_ref().and_then(|o| o.pretty_name.as_deref());
     generate::write_os_release(&mut tree, os, pretty_name);
-    if let Some(n) = generate::write_ca_bundle(&mut tree) {
+    let bundle = if ca_sources.is_empty() {
+        generate::write_ca_bundle(&mut tree)
+    } else {
+        let mut certs = Tree::new();
+        for i in ca_sources {
+            extract::extract(&mut certs, &packages[i].name, &unpacked[i].data, &PathFilter::keep_all())?;
+        }
+        generate::write_ca_bundle_from(&mut tree, &certs)
+    };
+    if let Some(n) = bundle {
         report.detail(&format!("CA bundle: {n} certificates"));
     }
     let links = crate::tree::alternatives::write_alternatives(&mut tree);

@@ -61,7 +61,8 @@ pub fn load(
             transport.get(&url).map_err(|e| super::located::fetch_error(spec, i, &url, e))?
         };
         let shown = crate::repo::transport::redact(&url);
-        let rel = release::verify(&source.suite, &base, &shown, &raw, &keys, opts.now)?;
+        let rel = release::verify(&source.suite, &base, &shown, &raw, &keys, opts.now, source.check_valid_until)?;
+        refuse_rollback(spec, &rel, &shown)?;
         super::located::check_release(spec, i, &rel)?;
         if !cache.offline() {
             cache.put_named(&url, &raw)?;
@@ -78,6 +79,30 @@ pub fn load(
         load_index(&releases[*ri], component, arch, transport, cache, report)
     })?;
     Ok(Loaded { releases, indices })
+}
+
+/// Refuse an InRelease older than the one recorded for its suite in the
+/// spec's lock file (when there is one): a mirror replaying old, validly
+/// signed metadata must not roll an image back to packages with known
+/// fixes missing. A lock that cannot be read is ignored here (the locked
+/// build reports it).
+fn refuse_rollback(spec: &LoadedSpec, rel: &VerifiedRelease, url: &str) -> Result<(), RepoError> {
+    let path = crate::lock::path_for(&spec.path);
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
+    let Ok(lock) = crate::lock::Lock::parse(&path, &text) else { return Ok(()) };
+    for locked in lock.sources.iter().filter(|s| s.suite == rel.suite) {
+        let Ok(date) = DateTime::parse_from_rfc3339(&locked.date) else { continue };
+        if rel.date < date.with_timezone(&Utc) {
+            return Err(RepoError::Rollback {
+                suite: rel.suite.clone(),
+                url: url.into(),
+                date: crate::oci::rfc3339(rel.date.timestamp()),
+                locked: locked.date.clone(),
+                lock: path,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Fetch, verify and parse one Packages index. The uncompressed index is
@@ -146,7 +171,7 @@ pub fn unpack_packages_memo(
             bar.inc(p.size);
             return Ok(u);
         }
-        let unpacked = cache.unpacked(&p.name, &p.sha256, || {
+        let unpacked = cache.unpacked(&p.name, &p.sha256, p.installed_size, || {
             cache.fetch(transport, &want).map_err(|e| match e {
                 RepoError::NotFound { url } => BuildError::Gone {
                     package: p.name.clone(),

@@ -7,7 +7,7 @@
 //! | ELF interpreter and `DT_NEEDED` libraries resolve inside the image | [`elf::elf_closure`] |
 //! | no dangling symlinks | [`links::dangling`] |
 //! | no shell (unless [`CheckOptions::allow_shell`]) | [`shells`] |
-//! | no setuid/setgid regular file | [`setuid`] |
+//! | no setuid/setgid regular file (unless [`CheckOptions::allow_setuid`]) | [`setuid`] |
 //! | every package has its `status.d` entry and a copyright file | [`packages::packages`] |
 //! | every path its md5sums and `Conffiles:` list is a regular file, listed by one package | [`packages::listed_files`] |
 //! | `/etc/os-release` → `/usr/lib/os-release` with `ID=debian`, `VERSION_CODENAME` | [`os_release::os_release`] |
@@ -85,6 +85,8 @@ pub fn shells(tree: &Tree) -> Vec<Finding> {
 pub struct CheckOptions {
     /// Allow shells (debug variants of an image).
     pub allow_shell: bool,
+    /// Allow setuid/setgid files (a spec with `paths.setuid: keep`).
+    pub allow_setuid: bool,
 }
 
 /// The package label of an entry in findings.
@@ -120,7 +122,9 @@ pub fn findings(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
     }
     all.extend(elf::elf_closure(tree));
     all.extend(links::dangling(tree));
-    all.extend(setuid(tree));
+    if !opts.allow_setuid {
+        all.extend(setuid(tree));
+    }
     all.extend(packages::packages(tree));
     all.extend(packages::listed_files(tree));
     all.extend(os_release::os_release(tree));
@@ -173,7 +177,7 @@ mod tests {
         t.insert("/usr/bin/sh", Entry::symlink("busybox"));
         let err = check(&t, &CheckOptions::default()).unwrap_err();
         assert_eq!(err.0.len(), 2, "{err}");
-        assert!(check(&t, &CheckOptions { allow_shell: true }).is_ok());
+        assert!(check(&t, &CheckOptions { allow_shell: true, ..Default::default() }).is_ok());
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct CheckArgs {
     /// Allow a shell (for debug variants of an image).
     #[arg(long)]
     pub allow_shell: bool,
+    /// Allow setuid/setgid files (images built with `paths.setuid: keep`).
+    #[arg(long)]
+    pub allow_setuid: bool,
 }
 
 fn finding_line(f: &Finding) -> String {
@@ -42,7 +45,7 @@ pub fn cmd_check(args: CheckArgs, report: &Reporter) -> Result<(), BuildError> {
     report.step(&format!("reading {}:{tag}", dir.display()));
     let images = check::read::read_layout(&dir, &tag).map_err(|e| BuildError::Other(e.to_string()))?;
     let read_secs = started.elapsed().as_secs_f64();
-    let opts = CheckOptions { allow_shell: args.allow_shell };
+    let opts = CheckOptions { allow_shell: args.allow_shell, allow_setuid: args.allow_setuid };
     let results: Vec<(String, usize, Vec<Finding>)> =
         images.iter().map(|(platform, tree)| (platform.clone(), tree.len(), check::findings(tree, &opts))).collect();
     report.step(&format!(

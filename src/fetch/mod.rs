@@ -44,12 +44,38 @@ pub struct Wanted<'a> {
     pub size: u64,
 }
 
+/// Age after which a cache temporary file is a dead process's leftover
+/// (a live download or unpack renames its file long before).
+pub const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Delete `.tmp*` files in `dir` last modified more than `age` ago.
+fn sweep_temps(dir: &Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let now = std::time::SystemTime::now();
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().starts_with(".tmp") {
+            continue;
+        }
+        let old = e.metadata().and_then(|m| m.modified()).is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d > age));
+        if old {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 impl Cache {
     /// Open (creating) a cache rooted at `root`. With `offline`, misses are
     /// errors instead of downloads.
+    ///
+    /// Temporary files that a killed process left in the cache (named
+    /// `.tmp*`, older than [`STALE_TEMP`]) are deleted: they were never
+    /// renamed to a digest, so nothing refers to them.
     pub fn open(root: &Path, offline: bool) -> Result<Self, RepoError> {
         let blobs = root.join("blobs/sha256");
         std::fs::create_dir_all(&blobs).map_err(|source| RepoError::Cache { path: blobs.clone(), source })?;
+        for dir in ["blobs/sha256", "unpacked", "layers", "builds", "named"] {
+            sweep_temps(&root.join(dir), STALE_TEMP);
+        }
         Ok(Cache { root: root.into(), offline })
     }
 

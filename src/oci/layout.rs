@@ -23,11 +23,9 @@ pub fn write_layout(
 ) -> Result<(), OciError> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io = |path: PathBuf| move |source| OciError::Io { path: path.clone(), source };
+    crate::atomic::recover(dir);
     refuse_foreign_dir(dir)?;
-    std::fs::create_dir_all(parent).map_err(io(parent.into()))?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "image".into());
-    let tmp =
-        tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(parent).map_err(io(parent.into()))?;
+    let tmp = crate::atomic::temp_dir(dir).map_err(io(parent.into()))?;
     let blob_dir = tmp.path().join("blobs/sha256");
     std::fs::create_dir_all(&blob_dir).map_err(io(blob_dir.clone()))?;
     for b in blobs {
@@ -63,24 +61,10 @@ pub fn write_layout(
     std::fs::write(&index_path, canonical_json(&index)).map_err(io(index_path.clone()))?;
     set_mode(tmp.path(), 0o755);
 
-    // Swap into place: move any old layout aside, rename the new one in,
-    // then delete the old one.
+    // Swap into place in one step: a kill at any point leaves the old
+    // layout or the new one.
     let tmp = tmp.keep();
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    let had_old = dir.exists();
-    if had_old {
-        std::fs::rename(dir, &old).map_err(io(dir.into()))?;
-    }
-    if let Err(e) = std::fs::rename(&tmp, dir) {
-        if had_old {
-            let _ = std::fs::rename(&old, dir);
-        }
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(OciError::Io { path: dir.into(), source: e });
-    }
-    if had_old {
-        let _ = std::fs::remove_dir_all(&old);
-    }
+    crate::atomic::replace_dir(&tmp, dir).map_err(io(dir.into()))?;
     Ok(())
 }
 

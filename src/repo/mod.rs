@@ -88,7 +88,7 @@ pub enum RepoError {
         reason: String,
     },
     /// InRelease's `Valid-Until` is in the past.
-    #[error("InRelease of suite {suite} at {url} expired at {valid_until} (Valid-Until); the mirror is stale or replaying old metadata")]
+    #[error("InRelease of suite {suite} at {url} expired at {valid_until} (Valid-Until); the mirror is stale or replaying old metadata (for a snapshot mirror, set `check_valid_until: false` on the source)")]
     Expired {
         /// The suite.
         suite: String,
@@ -96,6 +96,21 @@ pub enum RepoError {
         url: String,
         /// The `Valid-Until` value.
         valid_until: String,
+    },
+    /// The mirror serves an InRelease older than the one the lock file was
+    /// made from: a rollback (replay of old, validly signed metadata).
+    #[error("InRelease of suite {suite} at {url} is dated {date}, older than {locked} recorded in {lock}; the mirror is serving old metadata (a rollback). Use an up-to-date mirror, or rerun `distill lock` against a snapshot mirror on purpose")]
+    Rollback {
+        /// The suite.
+        suite: String,
+        /// The InRelease URL.
+        url: String,
+        /// `Date` of the InRelease served.
+        date: String,
+        /// `Date` recorded in the lock.
+        locked: String,
+        /// The lock file.
+        lock: std::path::PathBuf,
     },
     /// A downloaded file does not match the size/SHA256 it must have.
     #[error("checksum mismatch for {what} from {url}: expected sha256 {expected} size {expected_size}, got sha256 {actual} size {actual_size}")]

@@ -78,8 +78,9 @@ impl VerifiedRelease {
 /// Checks, failing closed: the document is clearsigned; at least one
 /// signature verifies against the primary key or a signing-capable subkey
 /// of one of `keys` (signatures by keys we do not hold are ignored, as apt
-/// does); `Suite` or `Codename` equals `suite`; `Valid-Until`, when present,
-/// is after `now`; `Date` parses.
+/// does); `Suite` or `Codename` equals `suite`; `Valid-Until`, when present
+/// and `check_valid_until` (apt's `Check-Valid-Until`, sources.list(5)), is
+/// after `now`; `Date` parses.
 pub fn verify(
     suite: &str,
     base_url: &str,
@@ -87,6 +88,7 @@ pub fn verify(
     raw: &[u8],
     keys: &[TrustedKey],
     now: DateTime<Utc>,
+    check_valid_until: bool,
 ) -> Result<VerifiedRelease, RepoError> {
     let bad = |reason: String| RepoError::BadRelease { suite: suite.into(), url: url.into(), reason };
     if !raw.starts_with(b"-----BEGIN PGP SIGNED MESSAGE-----") {
@@ -125,7 +127,7 @@ pub fn verify(
     };
     if let Some(valid) = release.valid_until() {
         let valid = valid.map_err(|e| bad(format!("bad Valid-Until: {e}")))?;
-        if valid < now {
+        if valid < now && check_valid_until {
             return Err(RepoError::Expired {
                 suite: suite.into(),
                 url: url.into(),

@@ -123,6 +123,7 @@ fn merge(parent: Spec, child: Spec, keys: &BTreeSet<String>) -> Spec {
             crate::spec::Paths {
                 exclude: union(parent.paths.exclude, child.paths.exclude),
                 keep: union(parent.paths.keep, child.paths.keep),
+                setuid: child.paths.setuid.or(parent.paths.setuid),
             }
         } else {
             parent.paths

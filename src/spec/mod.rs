@@ -155,6 +155,16 @@ pub struct Source {
     /// Optional: else `--mirror`/`DISTILL_MIRROR`, else the host's apt sources.
     #[serde(default)]
     pub url: Option<String>,
+    /// Refuse an InRelease whose `Valid-Until` has passed (default `true`).
+    /// Set `false` only for a snapshot mirror, whose old metadata is
+    /// expired by design (apt's `Check-Valid-Until: no`); the signature is
+    /// still checked.
+    #[serde(default = "default_true")]
+    pub check_valid_until: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Path filters. Globs are matched against absolute paths in the image
@@ -170,11 +180,33 @@ pub struct Paths {
     /// Globs to keep even when excluded. Default: `/usr/share/doc/*/copyright`.
     #[serde(default = "default_path_keeps")]
     pub keep: Vec<String>,
+    /// Setuid/setgid bits on packaged files: `strip` (default: cleared,
+    /// with a warning), `refuse` (the build fails naming the package and
+    /// file) or `keep`. A spec that sets it overrides what it extends.
+    #[serde(default)]
+    pub setuid: Option<SetuidPolicy>,
 }
+
+/// What to do with a regular file whose mode has the setuid (04000) or
+/// setgid (02000) bit: a distroless image has no reason to raise
+/// privileges, so the default strips them. Directories keep setgid (it
+/// only sets the group of new files).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetuidPolicy {
+    /// Clear the bits and report the path ([`Extracted::stripped`]).
+    #[default]
+    Strip,
+    /// Refuse the package ([`ExtractError::Refused`]).
+    Refuse,
+    /// Keep the bits as packaged.
+    Keep,
+}
+
 
 impl Default for Paths {
     fn default() -> Self {
-        Paths { exclude: default_path_excludes(), keep: default_path_keeps() }
+        Paths { exclude: default_path_excludes(), keep: default_path_keeps(), setuid: None }
     }
 }
 

@@ -1,9 +1,13 @@
 //! Unpacking a package's `data.tar` into a [`Tree`], applying the path
 //! filter. Only regular files, directories, symlinks and hard links are
-//! accepted; device nodes, FIFOs, paths that climb out of the root and
-//! hard links to unknown targets are errors naming the package and path.
+//! accepted; device nodes, FIFOs, paths that climb out of the root, writes
+//! through a symlink that leads out of the root, hard links to unknown
+//! targets and paths that appear twice are errors naming the package and
+//! path. Setuid/setgid bits on files are handled by [`SetuidPolicy`].
+//! Nothing is written to the host: the tree lives in memory and file
+//! contents stay byte ranges of the cached `data.tar`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::filter::PathFilter;
@@ -35,16 +39,45 @@ pub enum ExtractError {
 /// Upper bound on the unpacked size of one package (decompression bomb guard), bytes.
 pub const MAX_UNPACKED: u64 = 4 << 30;
 
-/// Extract `data` (an unpacked, uncompressed `data.tar` in the cache) of
-/// `package` into `tree`. File contents are not read: each file becomes a
-/// [`Content::Range`] of `data`. Returns the paths written (kept by the
-/// filter), in archive order.
+pub use crate::spec::SetuidPolicy;
+
+/// What [`extract_with`] did.
+#[derive(Debug, Default)]
+pub struct Extracted {
+    /// Paths written (kept by the filter), in archive order.
+    pub written: Vec<String>,
+    /// Files whose setuid/setgid bits were cleared, with the packaged mode.
+    pub stripped: Vec<(String, u32)>,
+}
+
+/// [`extract_with`] with the default [`SetuidPolicy::Strip`], returning
+/// the paths written.
 pub fn extract(
     tree: &mut Tree,
     package: &str,
     data: &Arc<ContentFile>,
     filter: &PathFilter,
 ) -> Result<Vec<String>, ExtractError> {
+    extract_with(tree, package, data, filter, SetuidPolicy::default()).map(|e| e.written)
+}
+
+/// Extract `data` (an unpacked, uncompressed `data.tar` in the cache) of
+/// `package` into `tree`. File contents are not read: each file becomes a
+/// [`Content::Range`] of `data`.
+///
+/// Errors: [`ExtractError::Tar`] for a malformed or truncated stream;
+/// [`ExtractError::Refused`] naming the entry for a path outside the root,
+/// a write through a symlink leading outside the root, a duplicate path,
+/// a special file, a hard link to a file not earlier in the package, a
+/// setuid/setgid file under [`SetuidPolicy::Refuse`], or a package larger
+/// than [`MAX_UNPACKED`].
+pub fn extract_with(
+    tree: &mut Tree,
+    package: &str,
+    data: &Arc<ContentFile>,
+    filter: &PathFilter,
+    setuid: SetuidPolicy,
+) -> Result<Extracted, ExtractError> {
     let owner: Arc<str> = Arc::from(package);
     let tar_err = |e: std::io::Error| ExtractError::Tar { package: package.into(), reason: e.to_string() };
     // A handle of its own: the tar reader seeks, ranges are read with pread.
@@ -54,6 +87,10 @@ pub fn extract(
     // Files of this package by archive path, including filtered ones, for hard links.
     let mut files: HashMap<String, (Content, u64)> = HashMap::new();
     let mut written = Vec::new();
+    let mut stripped = Vec::new();
+    // Paths of this package's entries: a second entry for one path would
+    // make the result depend on archive order (dpkg-deb never writes one).
+    let mut seen: HashSet<String> = HashSet::new();
     let mut total: u64 = 0;
     for entry in archive.entries_with_seek().map_err(tar_err)? {
         let entry = entry.map_err(tar_err)?;
@@ -65,7 +102,7 @@ pub fn extract(
         };
         let path = normalize(&raw_path).ok_or_else(|| refuse("path climbs out of the image root"))?;
         let header = entry.header();
-        let mode = header.mode().map_err(tar_err)? & 0o7777;
+        let mut mode = header.mode().map_err(tar_err)? & 0o7777;
         let uid = header.uid().map_err(tar_err)? as u32;
         let gid = header.gid().map_err(tar_err)? as u32;
         let etype = header.entry_type();
@@ -99,6 +136,9 @@ pub fn extract(
         } else {
             return Err(refuse("device nodes, FIFOs and other special files are not allowed in an image"));
         };
+        if !seen.insert(path.clone()) && !matches!(kind, Kind::Dir) {
+            return Err(refuse("the path appears twice in data.tar"));
+        }
         let kept = match kind {
             Kind::Symlink(_) => filter.keeps_link(&path),
             _ => filter.keeps(&path),
@@ -106,8 +146,26 @@ pub fn extract(
         if path == "/" || !kept {
             continue;
         }
+        if matches!(kind, Kind::File { .. }) && mode & 0o6000 != 0 {
+            match setuid {
+                SetuidPolicy::Keep => {}
+                SetuidPolicy::Refuse => {
+                    return Err(refuse(&format!(
+                        "setuid/setgid file (mode {mode:04o}) and the spec sets paths.setuid: refuse"
+                    )))
+                }
+                SetuidPolicy::Strip => {
+                    stripped.push((path.clone(), mode));
+                    mode &= !0o6000;
+                }
+            }
+        }
         let new = Entry { kind, mode, uid, gid, package: Some(owner.clone()) };
-        let target = tree.resolve_parents(&path);
+        let target = tree.resolve_parents_for_write(&path).map_err(|(link, to)| {
+            refuse(&format!(
+                "it would be written through the symlink {link} -> {to}, which leads outside the image root"
+            ))
+        })?;
         if let Some((anc, e)) = tree.non_dir_ancestor(&target) {
             let owner = e.package.as_deref().unwrap_or("generated").to_string();
             return Err(refuse(&format!("its parent {anc} is a file from package {owner}, not a directory")));
@@ -132,5 +190,5 @@ pub fn extract(
             }
         }
     }
-    Ok(written)
+    Ok(Extracted { written, stripped })
 }

@@ -185,15 +185,33 @@ pub fn os_release_fields(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Where ca-certificates ships the certificates the bundle is made of.
+pub const CA_SOURCE_DIR: &str = "/usr/share/ca-certificates";
+
 /// Build `/etc/ssl/certs/ca-certificates.crt` from the `*.crt` files under
-/// `/usr/share/ca-certificates` (every certificate ca-certificates ships is
-/// enabled, as its default debconf answer does), in byte order of their
-/// paths, each ending in a newline — what `update-ca-certificates` writes.
-/// Returns the number of certificates, or `None` when there are none.
+/// [`CA_SOURCE_DIR`] (every certificate ca-certificates ships is enabled,
+/// as its default debconf answer does), in byte order of their paths, each
+/// ending in a newline — what `update-ca-certificates` writes. Returns the
+/// number of certificates, or `None` when there are none.
 pub fn write_ca_bundle(tree: &mut Tree) -> Option<usize> {
+    let (bundle, count) = ca_bundle(tree)?;
+    install_ca_bundle(tree, bundle);
+    Some(count)
+}
+
+/// [`write_ca_bundle`] with the certificates read from `certs` (a tree of
+/// the packages that ship them, unfiltered): the image's path filters may
+/// drop [`CA_SOURCE_DIR`] once the bundle holds the same bytes.
+pub fn write_ca_bundle_from(tree: &mut Tree, certs: &Tree) -> Option<usize> {
+    let (bundle, count) = ca_bundle(certs)?;
+    install_ca_bundle(tree, bundle);
+    Some(count)
+}
+
+fn ca_bundle(tree: &Tree) -> Option<(Vec<u8>, usize)> {
     let mut bundle = Vec::new();
     let mut count = 0;
-    for (path, entry) in tree.children("/usr/share/ca-certificates") {
+    for (path, entry) in tree.children(CA_SOURCE_DIR) {
         if let (true, Kind::File { data, .. }) = (path.ends_with(".crt"), &entry.kind) {
             let data = data.read_lossy();
             bundle.extend_from_slice(&data);
@@ -203,9 +221,10 @@ pub fn write_ca_bundle(tree: &mut Tree) -> Option<usize> {
             count += 1;
         }
     }
-    if count == 0 {
-        return None;
-    }
+    (count > 0).then_some((bundle, count))
+}
+
+fn install_ca_bundle(tree: &mut Tree, bundle: Vec<u8>) {
     let inode = tree.new_inode();
     tree.insert(CA_BUNDLE, Entry::file(0o644, bundle, inode));
     if tree.get("/usr/lib/ssl/cert.pem").is_none() {
@@ -214,7 +233,6 @@ pub fn write_ca_bundle(tree: &mut Tree) -> Option<usize> {
     if tree.get("/usr/lib/ssl/certs").is_none() {
         tree.insert("/usr/lib/ssl/certs", Entry::symlink("/etc/ssl/certs"));
     }
-    Some(count)
 }
 
 /// Directory of the per-package dpkg records (distroless layout).

@@ -215,21 +215,40 @@ impl Tree {
     /// (what the kernel would do on the unpacked image). Links are followed
     /// at most 40 times; a link leaving the root is clamped to it.
     pub fn resolve_parents(&self, path: &str) -> String {
+        self.walk_parents(path).0
+    }
+
+    /// [`Tree::resolve_parents`] for a write: `Err((link, target))` names
+    /// the first ancestor symlink whose target climbs above the image root
+    /// (`../../..` past `/`), or that loops; writing through such a link
+    /// would land outside the image on a real filesystem.
+    pub fn resolve_parents_for_write(&self, path: &str) -> Result<String, (String, String)> {
+        match self.walk_parents(path) {
+            (p, None) => Ok(p),
+            (_, Some(bad)) => Err(bad),
+        }
+    }
+
+    fn walk_parents(&self, path: &str) -> (String, Option<(String, String)>) {
         let mut comps: Vec<String> = path.split('/').filter(|c| !c.is_empty()).map(String::from).collect();
         let mut hops = 0;
         let mut i = 0;
+        let mut escaped = None;
         while i + 1 < comps.len() {
             let prefix = format!("/{}", comps[..=i].join("/"));
             if let Some(Entry { kind: Kind::Symlink(target), .. }) = self.entries.get(&prefix) {
                 hops += 1;
                 if hops > 40 {
+                    escaped.get_or_insert((prefix, target.clone()));
                     break;
                 }
                 let base: Vec<String> = if target.starts_with('/') { Vec::new() } else { comps[..i].to_vec() };
                 let mut joined = base;
                 for t in target.split('/').filter(|c| !c.is_empty() && *c != ".") {
                     if t == ".." {
-                        joined.pop();
+                        if joined.pop().is_none() {
+                            escaped.get_or_insert((prefix.clone(), target.clone()));
+                        }
                     } else {
                         joined.push(t.to_string());
                     }
@@ -242,7 +261,7 @@ impl Tree {
             }
             i += 1;
         }
-        format!("/{}", comps.join("/"))
+        (format!("/{}", comps.join("/")), escaped)
     }
 
     /// Follow symlinks on `path` itself and its parents; `None` when the
@@ -301,6 +320,26 @@ mod tests {
         assert_eq!(
             t.resolve("/lib/x86_64-linux-gnu/libc.so.6").as_deref(),
             Some("/usr/lib/x86_64-linux-gnu/libc.so.6")
+        );
+    }
+
+    #[test]
+    fn writes_through_links_that_climb_out_of_the_root_are_reported() {
+        let mut t = Tree::new();
+        t.insert("/usr/lib/out", Entry::symlink("../../../tmp"));
+        t.insert("/usr/lib/abs", Entry::symlink("/etc"));
+        t.insert("/usr/lib/loop", Entry::symlink("loop"));
+        t.insert("/lib", Entry::symlink("usr/lib"));
+        assert_eq!(t.resolve_parents("/usr/lib/out/x"), "/tmp/x", "clamped for reads");
+        assert_eq!(
+            t.resolve_parents_for_write("/usr/lib/out/x"),
+            Err(("/usr/lib/out".to_string(), "../../../tmp".to_string()))
+        );
+        assert_eq!(t.resolve_parents_for_write("/lib/abs/x").as_deref(), Ok("/etc/x"));
+        assert!(t.resolve_parents_for_write("/usr/lib/loop/x").is_err(), "a loop is not written through");
+        assert_eq!(
+            t.resolve_parents_for_write("/lib/x86_64-linux-gnu/a").as_deref(),
+            Ok("/usr/lib/x86_64-linux-gnu/a")
         );
     }
 

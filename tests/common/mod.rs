@@ -36,6 +36,7 @@ enum DataEntry {
     File { path: String, mode: u32, data: Vec<u8> },
     Symlink { path: String, target: String },
     Hardlink { path: String, target: String },
+    Special { path: String, kind: tar::EntryType },
 }
 
 /// Builds a real `.deb` (deb(5)): an `ar` archive with `debian-binary`,
@@ -180,6 +181,13 @@ impl DebBuilder {
         self
     }
 
+    /// A special entry (character/block device, FIFO) with no data, e.g.
+    /// `.special("./dev/evil", tar::EntryType::Char)`.
+    pub fn special(mut self, path: &str, kind: tar::EntryType) -> Self {
+        self.entries.push(DataEntry::Special { path: path.into(), kind });
+        self
+    }
+
     fn installed_size_kib(&self) -> u64 {
         let bytes: u64 = self
             .entries
@@ -267,6 +275,7 @@ impl DebBuilder {
                 DataEntry::Hardlink { path, target } => {
                     append_raw(&mut dtar, tar::EntryType::Link, path, 0o644, Some(target), b"")
                 }
+                DataEntry::Special { path, kind } => append_raw(&mut dtar, *kind, path, 0o644, None, b""),
             }
         }
         let dtar = dtar.into_inner().expect("data tar");
