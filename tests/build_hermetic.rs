@@ -601,3 +601,32 @@ fn output_directory_with_foreign_files_is_not_deleted() {
     assert!(fx.path("out/precious.txt").exists(), "a non-layout --output directory was deleted (exit {})", run.code);
     assert_ne!(run.code, 0, "expected a refusal to replace a directory that is not an OCI layout");
 }
+
+#[test]
+fn ca_bundle_is_generated_even_when_the_certificates_are_excluded() {
+    let repo = RepoBuilder::new().add(
+        SUITE,
+        DebBuilder::new("ca-certificates", "20230311")
+            .arch("all")
+            .with_md5sums()
+            .file("./usr/share/ca-certificates/mozilla/B_Root.crt", 0o644, b"-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n")
+            .file("./usr/share/ca-certificates/mozilla/A_Root.crt", 0o644, b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----")
+            .build(),
+    );
+    let fx = Fixture::new(repo);
+    let want = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n";
+    for (name, extra, kept) in [
+        ("kept", "", true),
+        ("dropped", "paths:\n  exclude: [/usr/share/doc, /usr/share/ca-certificates]\n", false),
+    ] {
+        let spec = fx.spec(name).packages(&["ca-certificates"]).extra(extra).write(&fx.path(&format!("{name}.yaml")));
+        let out = fx.path(&format!("out-{name}"));
+        build(&spec, &out, &fx.path("cache")).expect_code(0);
+        let img = read_image(&out);
+        assert_eq!(img.text("/etc/ssl/certs/ca-certificates.crt"), want, "{name}");
+        assert_eq!(img.has("/usr/share/ca-certificates/mozilla/A_Root.crt"), kept, "{name}");
+        // status.d lists only what the image holds.
+        let sums = img.text("/var/lib/dpkg/status.d/ca-certificates.md5sums");
+        assert_eq!(sums.contains("usr/share/ca-certificates/mozilla/A_Root.crt"), kept, "{name}: {sums}");
+    }
+}

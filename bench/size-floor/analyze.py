@@ -858,8 +858,11 @@ def main():
     w("Largest floor files: " + ", ".join(f"{os.path.basename(p)} {mb(files[p])}" for p in big) +
       f" MB; together {mb(sum(files[p] for p in big))} MB.")
     w("")
-    w(f"**image / floor = {ratio:.4f}: {100 * (ratio - 1):.1f} % above the floor** "
-      f"(goal ≤ 2 %: image ≤ {mb(floor_bytes * 1.02)} MB, i.e. {mb(image_bytes - floor_bytes * 1.02)} MB to remove).")
+    limit = floor_bytes * 1.02
+    verdict = (f"within the goal by {mb(limit - image_bytes)} MB" if image_bytes <= limit
+               else f"{mb(image_bytes - limit)} MB to remove")
+    w(f"**image / floor = {ratio:.4f}: {100 * (ratio - 1):.2f} % above the floor** "
+      f"(goal ≤ 2 %: image ≤ {mb(limit)} MB; {verdict}).")
     w("")
     w("Difference by package (files outside the floor, `status.d/<pkg>.md5sums`):")
     w("")

@@ -443,53 +443,80 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
         let mut base: Option<crate::tree::Tree> = None;
         let mut pending: Vec<(crate::layer::LayerContent, i64, String)> = Vec::new();
         let mut tree = crate::tree::Tree::new();
-        for (i, level) in levels.iter().enumerate() {
-            let lp = level.plan.archs.iter().find(|a| a.arch == ap.arch).ok_or_else(|| {
-                BuildError::Other(format!(
-                    "{} extends {}, which does not build {}",
-                    spec.path.display(),
-                    level.spec.path.display(),
+        // The layers of the specs this one extends are final as soon as
+        // their level is assembled: they are written in the background
+        // while the next levels are assembled (one core assembles, the
+        // other compresses), and the image's own layers after.
+        let mut written = std::thread::scope(|scope| -> Result<Vec<(crate::layer::Layer, PathBuf)>, BuildError> {
+            let mut early = Vec::new();
+            for (i, level) in levels.iter().enumerate() {
+                let lp = level.plan.archs.iter().find(|a| a.arch == ap.arch).ok_or_else(|| {
+                    BuildError::Other(format!(
+                        "{} extends {}, which does not build {}",
+                        spec.path.display(),
+                        level.spec.path.display(),
+                        ap.arch
+                    ))
+                })?;
+                report.step(&format!(
+                    "assembling {} ({} package(s), {})",
+                    level.spec.spec.name,
+                    lp.packages.len(),
                     ap.arch
-                ))
-            })?;
-            report.step(&format!(
-                "assembling {} ({} package(s), {})",
-                level.spec.spec.name,
-                lp.packages.len(),
-                ap.arch
-            ));
-            let unpacked = sources::unpack_packages_memo(&lp.packages, &transport, &cache, opts.jobs, report, &memo)?;
-            tree = assemble::assemble(&level.spec, &level.plan.os, &lp.packages, &unpacked, report)?;
-            if i + 1 == levels.len() {
-                let checked = crate::check::check(&tree, &crate::check::CheckOptions::default());
-                // A failure a `paths.exclude` pattern caused names the pattern.
-                let failed = checked.as_ref().err();
-                if let Some(e) = located::excluded_needed(level, &lp.packages, &unpacked, &tree, failed) {
-                    return Err(e);
+                ));
+                let unpacked =
+                    sources::unpack_packages_memo(&lp.packages, &transport, &cache, opts.jobs, report, &memo)?;
+                tree = assemble::assemble(&level.spec, &level.plan.os, &lp.packages, &unpacked, report)?;
+                let last = i + 1 == levels.len();
+                if last {
+                    let allow_setuid = level.spec.spec.paths.setuid == Some(crate::spec::SetuidPolicy::Keep);
+                    let options = crate::check::CheckOptions { allow_setuid, ..Default::default() };
+                    let checked = crate::check::check(&tree, &options);
+                    // A failure a `paths.exclude` pattern caused names the pattern.
+                    let failed = checked.as_ref().err();
+                    if let Some(e) = located::excluded_needed(level, &lp.packages, &unpacked, &tree, failed) {
+                        return Err(e);
+                    }
+                    checked?;
                 }
-                checked?;
+                let sources: std::collections::HashMap<&str, &str> =
+                    lp.packages.iter().map(|p| (p.name.as_str(), p.source.as_str())).collect();
+                let source_of = |p: &str| sources.get(p).map(|s| s.to_string()).unwrap_or_else(|| p.to_string());
+                let contents =
+                    crate::layer::plan::plan(&tree, base.as_ref(), &source_of, level.spec.spec.layering.budget);
+                let level_epoch = opts.source_date_epoch.unwrap_or(level.plan.epoch);
+                let batch: Vec<(crate::layer::LayerContent, i64, String)> =
+                    contents.into_iter().map(|c| (c, level_epoch, level.spec.spec.name.clone())).collect();
+                if last {
+                    pending = batch;
+                } else {
+                    let (cache, quiet) = (&cache, crate::report::Reporter::silent());
+                    early.push(scope.spawn(move || write_layers(cache, &batch, opts, &quiet).map(|w| (w, batch))));
+                }
+                base = Some(tree.clone());
             }
-            let sources: std::collections::HashMap<&str, &str> =
-                lp.packages.iter().map(|p| (p.name.as_str(), p.source.as_str())).collect();
-            let source_of = |p: &str| sources.get(p).map(|s| s.to_string()).unwrap_or_else(|| p.to_string());
-            let contents = crate::layer::plan::plan(&tree, base.as_ref(), &source_of, level.spec.spec.layering.budget);
-            let level_epoch = opts.source_date_epoch.unwrap_or(level.plan.epoch);
-            pending.extend(contents.into_iter().map(|c| (c, level_epoch, level.spec.spec.name.clone())));
-            base = Some(tree.clone());
-        }
-        let image_layers = pending.len();
-        if tags.iter().any(|t| t.debug) {
-            let pkg = ap.debug.iter().find(|p| p.name == variants::BUSYBOX_PACKAGE).ok_or_else(|| {
-                BuildError::Other(format!("the debug variant needs {} for {}", variants::BUSYBOX_PACKAGE, ap.arch))
-            })?;
-            let unpacked = sources::unpack_packages(std::slice::from_ref(pkg), &transport, &cache, 1, report)?;
-            let mut content = crate::layer::whole_tree(&variants::busybox_tree(pkg, &unpacked[0])?);
-            content.name = "debug".into();
-            content.packages = vec![pkg.name.clone()];
-            pending.push((content, epoch, "debug".into()));
-        }
-        // Every layer of every spec of the chain at once, largest first.
-        let mut written = write_layers(&cache, &pending, opts, report)?;
+            if tags.iter().any(|t| t.debug) {
+                let pkg = ap.debug.iter().find(|p| p.name == variants::BUSYBOX_PACKAGE).ok_or_else(|| {
+                    BuildError::Other(format!("the debug variant needs {} for {}", variants::BUSYBOX_PACKAGE, ap.arch))
+                })?;
+                let unpacked = sources::unpack_packages(std::slice::from_ref(pkg), &transport, &cache, 1, report)?;
+                let mut content = crate::layer::whole_tree(&variants::busybox_tree(pkg, &unpacked[0])?);
+                content.name = "debug".into();
+                content.packages = vec![pkg.name.clone()];
+                pending.push((content, epoch, "debug".into()));
+            }
+            let own = write_layers(&cache, &pending, opts, report)?;
+            let mut all = Vec::new();
+            for handle in early {
+                let (w, batch) = handle.join().map_err(|_| BuildError::Other("a layer writer panicked".into()))??;
+                report_layers(&w, &batch, report);
+                all.extend(w);
+            }
+            all.extend(own);
+            Ok(all)
+        })?;
+        // The image's own layers (after its parents'), then the debug layer.
+        let image_layers = written.len() - usize::from(tags.iter().any(|t| t.debug));
         for (l, path) in &written {
             files.push((l.digest.clone(), path.clone()));
         }
@@ -614,6 +641,16 @@ fn write_layers(
         out[i] = Some(r);
     }
     let out: Vec<(crate::layer::Layer, PathBuf)> = out.into_iter().flatten().collect();
+    report_layers(&out, contents, report);
+    Ok(out)
+}
+
+/// One detail line per written layer.
+fn report_layers(
+    out: &[(crate::layer::Layer, PathBuf)],
+    contents: &[(crate::layer::LayerContent, i64, String)],
+    report: &Reporter,
+) {
     for ((l, _), (c, _, what)) in out.iter().zip(contents) {
         report.detail(&format!(
             "layer {what}/{} {} ({:.1} MB, {:.1} MB compressed{}): {}",
@@ -625,5 +662,4 @@ fn write_layers(
             l.packages.join(" ")
         ));
     }
-    Ok(out)
 }
