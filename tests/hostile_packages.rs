@@ -396,3 +396,121 @@ fn mirror_serving_an_older_inrelease_than_the_lock_is_a_rollback() {
     relock.expect_code(4).stderr_has(&["rollback"]);
     assert_eq!(std::fs::read_to_string(fx.path("hostile.lock")).unwrap(), lock, "the lock is left as it was");
 }
+
+#[test]
+fn deb_body_longer_than_its_stanza_is_not_read_past_the_size() {
+    // A mirror that streams a body far longer than the signed size (or
+    // without end) costs one stanza-sized buffer, then a checksum error.
+    let fx = Fixture::new(repo_with(DebBuilder::new("endless", "1").build()));
+    let good = fx.repo.deb("endless").clone();
+    fx.server.tamper(&good.pool_path(), vec![b'A'; 16 << 20]);
+    let run = build_pkg(&fx, "endless", "");
+    run.expect_code(4).stderr_has(&[
+        "checksum mismatch",
+        "endless",
+        &format!("size {}", good.bytes.len()),
+        &format!("size {}", good.bytes.len() + 1),
+        "reading stopped",
+    ]);
+    assert_nothing_written(&fx);
+}
+
+// --- accounts from the spec ---------------------------------------------------
+
+#[test]
+fn account_fields_cannot_inject_passwd_lines_or_replace_built_in_users() {
+    let fx = Fixture::new(repo_with(DebBuilder::new("plain", "1").build()));
+    for (extra, needle) in [
+        ("accounts:\n  users: [{name: app, uid: 1000, home: \"/x\\nroot2::0:0::/:/bin/sh\"}]\n", "not a usable home"),
+        ("accounts:\n  users: [{name: app, uid: 1000, home: \"/x:/bin/sh\"}]\n", "not a usable home"),
+        ("accounts:\n  users: [{name: app, uid: 1000, home: /home/../etc}]\n", "not a usable home"),
+        ("accounts:\n  users: [{name: app, uid: 1000, home: home/app}]\n", "not a usable home"),
+        ("accounts:\n  users: [{name: root, uid: 5}]\n", "built-in user root"),
+        ("accounts:\n  users: [{name: app, uid: 65532}]\n", "built-in user nonroot"),
+        ("accounts:\n  groups: [{name: wheel, gid: 0}]\n", "built-in group root"),
+    ] {
+        let run = build_pkg(&fx, "plain", extra);
+        run.expect_code(2).stderr_has(&["hostile.yaml", "accounts.users", "hint:"].map(|s| {
+            if extra.contains("groups") && s == "accounts.users" {
+                "accounts.groups"
+            } else {
+                s
+            }
+        }));
+        assert!(run.stderr.contains(needle), "{extra}: {}", run.stderr);
+        assert_nothing_written(&fx);
+    }
+}
+
+#[test]
+fn a_home_directory_never_replaces_or_takes_over_packaged_paths() {
+    let deb = DebBuilder::new("tool", "1").file("./usr/bin/tool", 0o755, b"tool").dir("./srv/", 0o755).build();
+    let fx = Fixture::new(repo_with(deb));
+    let extra = "accounts:\n  users: [{name: app, uid: 1000, home: /usr/bin/tool}, {name: web, uid: 1001, home: /srv}]\n";
+    build_pkg(&fx, "tool", extra).expect_code(0);
+    let img = read_image(&fx.path("out"));
+    let dump = img.dump();
+    assert_eq!(dump["/usr/bin/tool"], file_desc(0o755, b"tool"), "the packaged file stays");
+    assert_eq!(dump["/srv"], "dir 0755");
+    let srv = &img.entries["/srv"];
+    assert_eq!((srv.uid, srv.gid), (0, 0), "a packaged directory is not handed to the user");
+    assert!(img.text("/etc/passwd").contains("app:x:1000:1000:app:/usr/bin/tool:/sbin/nologin"));
+}
+
+#[test]
+fn deb_whose_control_names_another_package_or_version_is_refused() {
+    // The index says `evil 1.0`; the .deb's own control file says `other 9.9`:
+    // status.d and SBOMs would describe a package nobody verified.
+    let inner = DebBuilder::new("other", "9.9").file("./usr/share/other/x", 0o644, b"x").build();
+    let mut control = inner.control.clone();
+    for (k, v) in control.iter_mut() {
+        match k.as_str() {
+            "Package" => *v = "evil".into(),
+            "Version" => *v = "1.0".into(),
+            _ => {}
+        }
+    }
+    let relabelled = Deb { name: "evil".into(), version: "1.0".into(), control, ..inner };
+    let fx = Fixture::new(repo_with(relabelled));
+    build_pkg(&fx, "evil", "").expect_code(4).stderr_has(&["package evil", "other 9.9", "evil 1.0"]);
+    assert_nothing_written(&fx);
+}
+
+#[test]
+fn a_file_then_a_directory_at_one_path_is_refused() {
+    let deb = DebBuilder::new("flip", "1").file("./usr/lib/flip", 0o644, b"file").dir("./usr/lib/flip/", 0o755).build();
+    let fx = Fixture::new(repo_with(deb));
+    build_pkg(&fx, "flip", "").expect_code(4).stderr_has(&["flip", "./usr/lib/flip/", "appears twice"]);
+    assert_nothing_written(&fx);
+}
+
+#[test]
+fn an_entrypoint_that_is_not_in_the_image_fails_the_check() {
+    let fx = Fixture::new(repo_with(DebBuilder::new("tool", "1").file("./usr/bin/tool", 0o755, b"t").build()));
+    let spec = fx
+        .spec("hostile")
+        .packages(&["base", "tool"])
+        .entrypoint(&["/usr/bin/nothere"])
+        .write(&fx.path("hostile.yaml"));
+    fx.build(&spec).expect_code(6).stderr_has(&["/usr/bin/nothere", "image.entrypoint[0] is not a file of the image"]);
+    assert_nothing_written(&fx);
+    let spec = fx.spec("hostile").packages(&["base", "tool"]).entrypoint(&["/usr/bin/tool"]).write(&fx.path("ok.yaml"));
+    fx.build(&spec).expect_code(0);
+}
+
+#[test]
+fn an_archive_url_with_a_query_or_fragment_is_a_spec_error() {
+    let fx = Fixture::new(repo_with(DebBuilder::new("q", "1").build()));
+    for suffix in ["?token=abc", "#frag"] {
+        let yaml = fx.spec("hostile").packages(&["base"]).yaml().replacen(
+            &format!("url: \"{}\"", fx.server.url()),
+            &format!("url: \"{}/{suffix}\"", fx.server.url()),
+            1,
+        );
+        assert!(yaml.contains(suffix), "{yaml}");
+        std::fs::write(fx.path("hostile.yaml"), yaml).unwrap();
+        let run = fx.build(&fx.path("hostile.yaml"));
+        run.expect_code(2).stderr_has(&["hostile.yaml", "sources[0].url", "query, a fragment", "hint:"]);
+        assert!(!run.stderr.contains("abc"), "{}", run.stderr);
+    }
+}

@@ -210,7 +210,7 @@ fn digest_does_not_depend_on_cwd_tz_umask_or_cache() {
 #[test]
 fn source_date_epoch_sets_created_and_mtimes() {
     let fx = Fixture::new(repo());
-    let spec = spec(&fx, &["gamma"]);
+    let spec = spec(&fx, &["alpha", "gamma"]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_distill"))
         .args([
             "build".as_ref(),

@@ -48,6 +48,7 @@ pub fn assemble(
             md5sums: unpacked[i].md5sums(&p.name)?,
             conffiles: unpacked[i].conffiles(&p.name)?,
         };
+        same_identity(p, &record.control)?;
         if ca_dropped && record.md5sums.as_deref().is_none_or(|m| m.contains(&ca_listed)) {
             ca_sources.push(i);
         }
@@ -69,14 +70,17 @@ pub fn assemble(
     generate::write_system_files(&mut tree);
     let pretty_name = spec.spec.image.os_release.as_ref().and_then(|o| o.pretty_name.as_deref());
     generate::write_os_release(&mut tree, os, pretty_name);
-    let bundle = if ca_sources.is_empty() {
-        generate::write_ca_bundle(&mut tree)
-    } else {
-        let mut certs = Tree::new();
+    let mut certs = None;
+    if !ca_sources.is_empty() {
+        let mut t = Tree::new();
         for i in ca_sources {
-            extract::extract(&mut certs, &packages[i].name, &unpacked[i].data, &PathFilter::keep_all())?;
+            extract::extract(&mut t, &packages[i].name, &unpacked[i].data, &PathFilter::keep_all())?;
         }
-        generate::write_ca_bundle_from(&mut tree, &certs)
+        certs = Some(t);
+    }
+    let bundle = match &certs {
+        None => generate::write_ca_bundle(&mut tree),
+        Some(certs) => generate::write_ca_bundle_from(&mut tree, certs),
     };
     if let Some(n) = bundle {
         report.detail(&format!("CA bundle: {n} certificates"));
@@ -85,7 +89,7 @@ pub fn assemble(
     if !links.is_empty() {
         report.detail(&format!("alternatives: {} links ({})", links.len(), links.join(", ")));
     }
-    if let Some(n) = crate::tree::java::write_java_cacerts(&mut tree) {
+    if let Some(n) = crate::tree::java::write_java_cacerts_from(&mut tree, certs.as_ref()) {
         report.detail(&format!("Java truststore: {n} certificates"));
     }
     generate::write_dpkg_database(&mut tree, &dpkg);
@@ -104,6 +108,31 @@ pub fn assemble(
         }
     }
     Ok(tree)
+}
+
+/// The .deb's own control file must name the package the signed index
+/// (or the lock) chose: `Package`, `Version` and `Architecture` equal, so
+/// status.d, scanners and SBOMs describe what was verified.
+fn same_identity(p: &BinaryPackage, control: &str) -> Result<(), BuildError> {
+    let field = |name: &str| {
+        control
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+            .map(str::trim)
+            .unwrap_or_default()
+    };
+    let (name, version, arch) = (field("Package"), field("Version"), field("Architecture"));
+    let same_version = crate::version::Version::parse(version).is_ok_and(|v| v == p.version);
+    if name != p.name || !same_version || arch != p.arch {
+        return Err(BuildError::Deb(crate::deb::DebError::Malformed {
+            package: p.name.clone(),
+            reason: format!(
+                "its control file says {name} {version} ({arch}), but the Packages index (or lock) says {} {} ({})",
+                p.name, p.version, p.arch
+            ),
+        }));
+    }
+    Ok(())
 }
 
 /// Remove directories the filter excludes that hold nothing kept (they

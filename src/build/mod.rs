@@ -471,7 +471,16 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
                 if last {
                     let allow_setuid = level.spec.spec.paths.setuid == Some(crate::spec::SetuidPolicy::Keep);
                     let options = crate::check::CheckOptions { allow_setuid, ..Default::default() };
-                    let checked = crate::check::check(&tree, &options);
+                    let mut checked = crate::check::check(&tree, &options);
+                    if let Some(missing) = missing_entrypoint(&level.spec, &tree) {
+                        checked = match checked {
+                            Ok(()) => Err(crate::check::CheckError(vec![missing])),
+                            Err(crate::check::CheckError(mut all)) => {
+                                all.push(missing);
+                                Err(crate::check::CheckError(all))
+                            }
+                        };
+                    }
                     // A failure a `paths.exclude` pattern caused names the pattern.
                     let failed = checked.as_ref().err();
                     if let Some(e) = located::excluded_needed(level, &lp.packages, &unpacked, &tree, failed) {
@@ -643,6 +652,21 @@ fn write_layers(
     let out: Vec<(crate::layer::Layer, PathBuf)> = out.into_iter().flatten().collect();
     report_layers(&out, contents, report);
     Ok(out)
+}
+
+/// A finding when the spec's entrypoint is an absolute path that is not a
+/// regular file of the image (after symlinks): the image could not start.
+fn missing_entrypoint(spec: &LoadedSpec, tree: &crate::tree::Tree) -> Option<crate::check::Finding> {
+    let ep = spec.spec.image.entrypoint.first().filter(|e| e.starts_with('/'))?;
+    let is_file = tree
+        .resolve(ep)
+        .and_then(|p| tree.get(&p).map(|e| matches!(e.kind, crate::tree::Kind::File { .. })))
+        .unwrap_or(false);
+    (!is_file).then(|| crate::check::Finding {
+        path: ep.clone(),
+        package: "the spec".into(),
+        problem: "image.entrypoint[0] is not a file of the image".into(),
+    })
 }
 
 /// One detail line per written layer.

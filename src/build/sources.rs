@@ -58,7 +58,7 @@ pub fn load(
                 ),
             })?
         } else {
-            transport.get(&url).map_err(|e| super::located::fetch_error(spec, i, &url, e))?
+            fetch_inrelease(transport, &url).map_err(|e| super::located::fetch_error(spec, i, &url, e))?
         };
         let shown = crate::repo::transport::redact(&url);
         let rel = release::verify(&source.suite, &base, &shown, &raw, &keys, opts.now, source.check_valid_until)?;
@@ -79,6 +79,22 @@ pub fn load(
         load_index(&releases[*ri], component, arch, transport, cache, report)
     })?;
     Ok(Loaded { releases, indices })
+}
+
+/// Most bytes an InRelease may have (Debian's are a few hundred KiB).
+pub const INRELEASE_MAX: u64 = 32 << 20;
+
+/// Download an InRelease, refusing one larger than [`INRELEASE_MAX`]
+/// without reading further.
+fn fetch_inrelease(transport: &Transport, url: &str) -> Result<Vec<u8>, RepoError> {
+    let raw = transport.get_limited(url, INRELEASE_MAX)?;
+    if raw.len() as u64 > INRELEASE_MAX {
+        return Err(RepoError::Fetch {
+            url: crate::repo::transport::redact(url),
+            reason: format!("the InRelease is larger than {} MiB; refusing to read more", INRELEASE_MAX >> 20),
+        });
+    }
+    Ok(raw)
 }
 
 /// Refuse an InRelease older than the one recorded for its suite in the

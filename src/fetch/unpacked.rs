@@ -187,8 +187,13 @@ impl Cache {
             BuildError::Deb(deb::DebError::Malformed {
                 package: package.into(),
                 reason: format!(
-                    "{member} decompresses to more than {} MiB (Installed-Size {installed_size_kib} KiB); refusing a decompression bomb",
-                    limit >> 20
+                    "{member} decompresses to more than {} MiB ({}); refusing a decompression bomb",
+                    limit >> 20,
+                    if installed_size_kib == 0 {
+                        "no Installed-Size: the limit is 1 GiB".to_string()
+                    } else {
+                        format!("Installed-Size {installed_size_kib} KiB")
+                    }
                 ),
             })
         };

@@ -116,6 +116,30 @@ pub struct RunConfig {
     pub labels: BTreeMap<String, String>,
 }
 
+/// Most bytes an `index.json` may have when read back (a layout with
+/// thousands of tags stays far below it).
+pub const INDEX_JSON_MAX: u64 = 16 << 20;
+
+/// Read a layout's `index.json` (OCI image-spec, image-layout.md),
+/// refusing one larger than [`INDEX_JSON_MAX`] or that is not a regular
+/// file (a link to `/dev/zero` must not fill memory).
+pub fn read_index_json(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a regular file"));
+    }
+    let mut buf = Vec::new();
+    file.take(INDEX_JSON_MAX + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > INDEX_JSON_MAX {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB; refusing to read it", INDEX_JSON_MAX >> 20),
+        ));
+    }
+    Ok(buf)
+}
+
 /// The entry of an `index.json` `manifests` list tagged `tag`
 /// (`org.opencontainers.image.ref.name`, image-spec image-layout.md); an
 /// index whose only entry is untagged counts as `latest`. The error text
@@ -259,6 +283,22 @@ pub fn rfc3339(epoch: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn index_json_that_never_ends_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let link = t.path().join("index.json");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let e = read_index_json(&link).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let big = t.path().join("big.json");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(INDEX_JSON_MAX + 10).unwrap();
+        assert!(read_index_json(&big).unwrap_err().to_string().contains("larger than 16 MiB"));
+        std::fs::write(&big, b"{}").unwrap();
+        assert_eq!(read_index_json(&big).unwrap(), b"{}");
+    }
+
     use super::*;
 
     #[test]

@@ -99,7 +99,7 @@ pub enum RepoError {
     },
     /// The mirror serves an InRelease older than the one the lock file was
     /// made from: a rollback (replay of old, validly signed metadata).
-    #[error("InRelease of suite {suite} at {url} is dated {date}, older than {locked} recorded in {lock}; the mirror is serving old metadata (a rollback). Use an up-to-date mirror, or rerun `distill lock` against a snapshot mirror on purpose")]
+    #[error("InRelease of suite {suite} at {url} is dated {date}, older than {locked} recorded in {lock}; the mirror is serving old metadata (a rollback). Use an up-to-date mirror; to go back in time on purpose (a snapshot mirror), delete the lock file and run `distill lock` again")]
     Rollback {
         /// The suite.
         suite: String,

@@ -153,10 +153,18 @@ impl Transport {
 
     /// Fetch `url` whole into memory.
     pub fn get(&self, url: &str) -> Result<Vec<u8>, RepoError> {
+        self.get_limited(url, u64::MAX)
+    }
+
+    /// Fetch `url` into memory, reading at most `max + 1` bytes: a body
+    /// longer than `max` comes back with `max + 1` bytes (so the caller's
+    /// size check fails) instead of filling memory. A mirror that streams
+    /// without end costs one buffer of the size the signed index gives.
+    pub fn get_limited(&self, url: &str, max: u64) -> Result<Vec<u8>, RepoError> {
         let mut buf = Vec::new();
         self.get_with(url, |r| {
             buf.clear();
-            r.read_to_end(&mut buf).map(|_| ())
+            r.take(max.saturating_add(1)).read_to_end(&mut buf).map(|_| ())
         })?;
         Ok(buf)
     }

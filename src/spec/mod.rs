@@ -483,6 +483,13 @@ fn validate_at(spec: &Spec) -> Result<(), (At, String, String)> {
                     "write the archive's base URL (the directory holding dists/ and pool/), or leave it out",
                 ));
             }
+            if url.contains(['?', '#']) || url.chars().any(char::is_control) {
+                return Err(field(
+                    &format!("sources[{i}].url"),
+                    "the archive URL has a query, a fragment or control characters".into(),
+                    "write the plain base URL (paths are appended to it); credentials go in `user:password@host`",
+                ));
+            }
         }
     }
     if spec.archs.is_empty() {
@@ -529,13 +536,33 @@ fn validate_at(spec: &Spec) -> Result<(), (At, String, String)> {
             }
         }
     }
+    const BUILT_IN: [(&str, u32); 3] = [("root", 0), ("nonroot", 65532), ("nobody", 65534)];
     for u in &spec.accounts.users {
+        let at = || At::Item("accounts.users", u.name.clone());
         if u.name.is_empty() || u.name.contains([':', '\n', '/']) {
             return Err((
-                At::Item("accounts.users", u.name.clone()),
+                at(),
                 format!("{:?} is not a user name", u.name),
                 "use a name without `:`, `/` or line breaks, e.g. `app`".into(),
             ));
+        }
+        if let Some((name, uid)) = BUILT_IN.iter().find(|(n, id)| *n == u.name || *id == u.uid) {
+            return Err((
+                at(),
+                format!("user {} (uid {}) would replace the built-in user {name} (uid {uid})", u.name, u.uid),
+                "root (0), nonroot (65532) and nobody (65534) are always in the image: pick another name and uid".into(),
+            ));
+        }
+        if let Some(home) = &u.home {
+            let clean = crate::tree::normalize(home).is_some_and(|n| n == *home);
+            if !home.starts_with('/') || !clean || home.chars().any(|c| c == ':' || c.is_control()) {
+                return Err((
+                    at(),
+                    format!("home {home:?} of user {} is not a usable home directory", u.name),
+                    "write an absolute, normalised path without `:`, `..` or control characters, e.g. `/home/app`"
+                        .into(),
+                ));
+            }
         }
     }
     for g in &spec.accounts.groups {
@@ -544,6 +571,15 @@ fn validate_at(spec: &Spec) -> Result<(), (At, String, String)> {
                 At::Item("accounts.groups", g.name.clone()),
                 format!("{:?} is not a group name", g.name),
                 "use a name without `:`, `/` or line breaks, e.g. `app`".into(),
+            ));
+        }
+        let built_in = [("root", 0), ("nonroot", 65532), ("nogroup", 65534)];
+        if let Some((name, gid)) = built_in.iter().find(|(n, id)| *n == g.name || *id == g.gid) {
+            return Err((
+                At::Item("accounts.groups", g.name.clone()),
+                format!("group {} (gid {}) would replace the built-in group {name} (gid {gid})", g.name, g.gid),
+                "root (0), nonroot (65532) and nogroup (65534) are always in the image: pick another name and gid"
+                    .into(),
             ));
         }
     }

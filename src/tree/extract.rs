@@ -7,7 +7,7 @@
 //! Nothing is written to the host: the tree lives in memory and file
 //! contents stay byte ranges of the cached `data.tar`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::filter::PathFilter;
@@ -90,7 +90,7 @@ pub fn extract_with(
     let mut stripped = Vec::new();
     // Paths of this package's entries: a second entry for one path would
     // make the result depend on archive order (dpkg-deb never writes one).
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen: HashMap<String, bool> = HashMap::new();
     let mut total: u64 = 0;
     for entry in archive.entries_with_seek().map_err(tar_err)? {
         let entry = entry.map_err(tar_err)?;
@@ -136,7 +136,9 @@ pub fn extract_with(
         } else {
             return Err(refuse("device nodes, FIFOs and other special files are not allowed in an image"));
         };
-        if !seen.insert(path.clone()) && !matches!(kind, Kind::Dir) {
+        let is_dir = matches!(kind, Kind::Dir);
+        // A directory listed twice is harmless; anything else twice is not.
+        if seen.insert(path.clone(), is_dir).is_some_and(|was_dir| !(was_dir && is_dir)) {
             return Err(refuse("the path appears twice in data.tar"));
         }
         let kept = match kind {
@@ -163,7 +165,7 @@ pub fn extract_with(
         let new = Entry { kind, mode, uid, gid, package: Some(owner.clone()) };
         let target = tree.resolve_parents_for_write(&path).map_err(|(link, to)| {
             refuse(&format!(
-                "it would be written through the symlink {link} -> {to}, which leads outside the image root"
+                "it would be written through the symlink {link} -> {to}, which leads outside the image root or loops"
             ))
         })?;
         if let Some((anc, e)) = tree.non_dir_ancestor(&target) {

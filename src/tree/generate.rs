@@ -87,6 +87,12 @@ pub fn write_accounts(tree: &mut Tree, spec: &Accounts) {
         if u.home == "/nonexistent" || u.home == "/" {
             continue;
         }
+        // A home that a package already ships (a directory such as /usr, or
+        // a file) is left as the package made it: accounts never take over
+        // or replace packaged paths.
+        if tree.resolve(&u.home).is_some() {
+            continue;
+        }
         let mode = if u.uid == 0 { 0o700 } else { 0o755 };
         tree.insert(&u.home, Entry { kind: Kind::Dir, mode, uid: u.uid, gid: u.gid, package: None });
     }

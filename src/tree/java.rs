@@ -172,10 +172,17 @@ pub fn truststore_pkcs12(certs: &[TrustedCert]) -> der::Result<Vec<u8>> {
 /// that symlink; it is added where a runtime has a `lib/security` directory
 /// but no `cacerts`). Returns the number of certificates written.
 pub fn write_java_cacerts(tree: &mut Tree) -> Option<usize> {
+    write_java_cacerts_from(tree, None)
+}
+
+/// [`write_java_cacerts`] with the certificates read from `certs` when
+/// given (the unfiltered packages that ship them: the image's path filters
+/// may have dropped `/usr/share/ca-certificates`).
+pub fn write_java_cacerts_from(tree: &mut Tree, certs: Option<&Tree>) -> Option<usize> {
     if !has_java_runtime(tree) || tree.get(CA_BUNDLE).is_none() {
         return None;
     }
-    let certs = bundle_certificates(tree);
+    let certs = bundle_certificates(certs.unwrap_or(tree));
     if certs.is_empty() {
         return None;
     }
