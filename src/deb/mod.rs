@@ -2,7 +2,7 @@
 //! (`2.0`), `control.tar[.gz|.xz|.zst]` and `data.tar[.gz|.xz|.zst|.bz2]`.
 //! Nothing here writes to disk; entries are handed to a visitor.
 
-use std::io::{Cursor, Read};
+use std::io::Read;
 
 /// Errors reading a .deb.
 #[derive(Debug, thiserror::Error)]
@@ -41,15 +41,11 @@ pub struct DebMembers {
 /// Split a .deb into its members; `package` names it in errors.
 pub fn members(package: &str, deb: &[u8]) -> Result<DebMembers, DebError> {
     let bad = |reason: String| DebError::Malformed { package: package.into(), reason };
-    let mut ar = ar::Archive::new(Cursor::new(deb));
     let mut version = None;
     let mut control = None;
     let mut data = None;
-    while let Some(entry) = ar.next_entry() {
-        let mut entry = entry.map_err(|e| bad(format!("ar: {e}")))?;
-        let name = String::from_utf8_lossy(entry.header().identifier()).trim_end_matches('/').to_string();
-        let mut buf = Vec::with_capacity(entry.header().size() as usize);
-        entry.read_to_end(&mut buf).map_err(|e| bad(format!("ar member {name}: {e}")))?;
+    for (name, bytes) in ar_members(deb).map_err(|e| bad(format!("ar: {e}")))? {
+        let buf = bytes.to_vec();
         if name == "debian-binary" {
             version = Some(buf);
         } else if name.starts_with("control.tar") {
@@ -72,6 +68,38 @@ pub fn members(package: &str, deb: &[u8]) -> Result<DebMembers, DebError> {
     let (control_name, control) = control.ok_or_else(|| bad("no control.tar member".into()))?;
     let (data_name, data) = data.ok_or_else(|| bad("no data.tar member".into()))?;
     Ok(DebMembers { control_name, control, data_name, data })
+}
+
+/// The members of an ar archive as deb(5) allows it: the common format
+/// only (60-byte headers, names of at most 16 bytes with an optional
+/// trailing `/`, no GNU or BSD long-name extensions), each member padded
+/// to an even offset. The `ar` crate is not used here: it panics on a GNU
+/// long-name index past its name table and allocates a name table of
+/// whatever size a header claims (found by `fuzz/`, target `deb`).
+fn ar_members(deb: &[u8]) -> Result<Vec<(String, &[u8])>, String> {
+    let mut rest = deb.strip_prefix(b"!<arch>\n").ok_or("not an ar archive")?;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        if rest.len() < 60 || &rest[58..60] != b"`\n" {
+            return Err(format!("malformed member header after {} members", out.len()));
+        }
+        let (header, body) = rest.split_at(60);
+        let name = String::from_utf8_lossy(&header[..16]).trim_end_matches(' ').to_string();
+        if name.starts_with('/') || name.starts_with("#1/") {
+            return Err(format!("member name {name:?} uses a long-name extension, which deb(5) does not allow"));
+        }
+        let name = name.strip_suffix('/').unwrap_or(&name).to_string();
+        let size = std::str::from_utf8(&header[48..58])
+            .ok()
+            .and_then(|s| s.trim_end_matches(' ').parse::<usize>().ok())
+            .ok_or_else(|| format!("member {name}: bad size field"))?;
+        if size > body.len() {
+            return Err(format!("member {name}: {size} bytes announced, {} present (truncated)", body.len()));
+        }
+        out.push((name, &body[..size]));
+        rest = &body[(size + size % 2).min(body.len())..];
+    }
+    Ok(out)
 }
 
 /// A decompressing reader for a `*.tar[.gz|.xz|.zst]` member.

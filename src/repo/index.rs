@@ -173,7 +173,12 @@ pub fn parse_text(text: &str, suite: &str, component: &str, base_url: &str) -> R
     let mut chunks = Vec::new();
     let mut start = 0;
     for t in 1..threads {
-        let target = text.len() * t / threads;
+        let mut target = text.len() * t / threads;
+        // Slicing must start on a character boundary (a multi-byte
+        // character can straddle the split point).
+        while !text.is_char_boundary(target) {
+            target += 1;
+        }
         if target <= start {
             continue;
         }
