@@ -196,7 +196,7 @@ pub fn image_purl(info: &ImageInfo) -> String {
 }
 
 /// The fields of a dpkg control stanza (first line of each value).
-fn control_fields(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn control_fields(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter(|l| !l.starts_with(' ') && !l.starts_with('\t'))
         .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))

@@ -114,13 +114,8 @@ pub fn assemble(
 /// (or the lock) chose: `Package`, `Version` and `Architecture` equal, so
 /// status.d, scanners and SBOMs describe what was verified.
 fn same_identity(p: &BinaryPackage, control: &str) -> Result<(), BuildError> {
-    let field = |name: &str| {
-        control
-            .lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
-            .map(str::trim)
-            .unwrap_or_default()
-    };
+    let fields = crate::sbom::control_fields(control);
+    let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
     let (name, version, arch) = (field("Package"), field("Version"), field("Architecture"));
     let same_version = crate::version::Version::parse(version).is_ok_and(|v| v == p.version);
     if name != p.name || !same_version || arch != p.arch {

@@ -345,7 +345,8 @@ pub(super) fn excluded_needed(
     err: Option<&CheckError>,
 ) -> Option<BuildError> {
     let spec = &level.spec;
-    let entrypoint = spec.spec.image.entrypoint.first().filter(|e| e.starts_with('/') && tree.resolve(e).is_none());
+    let missing = super::missing_entrypoint(spec, tree);
+    let entrypoint = missing.as_ref().map(|f| &f.path);
     if spec.spec.paths.exclude.is_empty() || (err.is_none() && entrypoint.is_none()) {
         return None;
     }
