@@ -22,6 +22,7 @@ pub mod fetch;
 pub mod inspect;
 pub mod layer;
 pub mod lock;
+pub mod maint;
 pub mod oci;
 pub mod registry;
 pub mod repo;

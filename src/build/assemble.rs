@@ -25,7 +25,7 @@ pub fn assemble(
     packages: &[Arc<BinaryPackage>],
     unpacked: &[Unpacked],
     report: &Reporter,
-) -> Result<Tree, BuildError> {
+) -> Result<(Tree, crate::maint::Report), BuildError> {
     let filter = PathFilter::new(&spec.spec.paths)
         .map_err(|e| BuildError::Other(format!("{}: paths: {e}", spec.path.display())))?;
     let mut tree = Tree::new();
@@ -36,6 +36,7 @@ pub fn assemble(
     let ca_listed = format!(" {}/", generate::CA_SOURCE_DIR.trim_start_matches('/'));
     let mut ca_sources = Vec::new();
     let mut dpkg = BTreeMap::new();
+    let mut scripts = Vec::new();
     let bar = report.bar("extracting", packages.len() as u64, false);
     // Packages unpack in name order, so an overlap resolves the same way every time.
     let mut order: Vec<usize> = (0..packages.len()).collect();
@@ -53,6 +54,7 @@ pub fn assemble(
             ca_sources.push(i);
         }
         dpkg.insert(p.name.clone(), record);
+        scripts.push(package_scripts(p, &unpacked[i])?);
         let setuid = spec.spec.paths.setuid.unwrap_or_default();
         let done = extract::extract_with(&mut tree, &p.name, &unpacked[i].data, &filter, setuid)?;
         for (path, mode) in done.stripped {
@@ -85,10 +87,7 @@ pub fn assemble(
     if let Some(n) = bundle {
         report.detail(&format!("CA bundle: {n} certificates"));
     }
-    let links = crate::tree::alternatives::write_alternatives(&mut tree);
-    if !links.is_empty() {
-        report.detail(&format!("alternatives: {} links ({})", links.len(), links.join(", ")));
-    }
+    let maint = run_maintainer_scripts(&mut tree, packages, scripts, report);
     if let Some(n) = crate::tree::java::write_java_cacerts_from(&mut tree, certs.as_ref()) {
         report.detail(&format!("Java truststore: {n} certificates"));
     }
@@ -107,7 +106,94 @@ pub fn assemble(
             tree.remove(&link);
         }
     }
-    Ok(tree)
+    Ok((tree, maint))
+}
+
+/// A package's maintainer-script material from its `control.tar`.
+fn package_scripts(p: &BinaryPackage, unpacked: &Unpacked) -> Result<crate::maint::PackageScripts, BuildError> {
+    let member = |m: &str| unpacked.control_text(&p.name, m);
+    Ok(crate::maint::PackageScripts {
+        name: p.name.clone(),
+        arch: p.arch.clone(),
+        preinst: member("preinst")?,
+        postinst: member("postinst")?,
+        config: member("config")?,
+        templates: member("templates")?,
+        triggers: member("triggers")?,
+    })
+}
+
+/// Run the packages' maintainer scripts over the tree ([`crate::maint`]),
+/// dependencies first as dpkg configures them, and report what was not
+/// reproduced.
+fn run_maintainer_scripts(
+    tree: &mut Tree,
+    packages: &[Arc<BinaryPackage>],
+    scripts: Vec<crate::maint::PackageScripts>,
+    report: &Reporter,
+) -> crate::maint::Report {
+    let arch = packages.iter().map(|p| p.arch.as_str()).find(|a| *a != "all").unwrap_or("all").to_string();
+    let order = configure_order(packages);
+    let by_name: BTreeMap<String, crate::maint::PackageScripts> =
+        scripts.into_iter().map(|s| (s.name.clone(), s)).collect();
+    let ordered: Vec<crate::maint::PackageScripts> = order.iter().filter_map(|n| by_name.get(n).cloned()).collect();
+    let maint = crate::maint::apply(tree, &arch, &ordered);
+    if !maint.alternatives.is_empty() {
+        report.detail(&format!("alternatives: {} links ({})", maint.alternatives.len(), maint.alternatives.join(", ")));
+    }
+    for r in maint.warnings() {
+        report.warn(&format!(
+            "package {}: {} line {}: `{}` was not reproduced (distill does not know this command; it may change files of the image)",
+            r.package, r.script, r.line, r.command
+        ));
+    }
+    for r in maint.not_reproduced() {
+        report.detail(&format!(
+            "package {}: {} line {}: not reproduced: {} ({:?})",
+            r.package, r.script, r.line, r.command, r.handling
+        ));
+    }
+    for (p, s, why) in &maint.unreadable {
+        report.warn(&format!("package {p}: {s} could not be read ({why}); its effects are missing"));
+    }
+    maint
+}
+
+/// dpkg's configure order: a package after the packages it depends on
+/// (Depends, Pre-Depends; cycles broken by name), ties in name order.
+pub fn configure_order(packages: &[Arc<BinaryPackage>]) -> Vec<String> {
+    let names: std::collections::BTreeSet<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+    let deps: BTreeMap<&str, Vec<String>> = packages
+        .iter()
+        .map(|p| {
+            let d = format!("{},{}", p.pre_depends, p.depends)
+                .split([',', '|'])
+                .map(|x| x.trim().split([' ', '(', ':']).next().unwrap_or("").to_string())
+                .filter(|n| names.contains(n.as_str()) && *n != p.name)
+                .collect();
+            (p.name.as_str(), d)
+        })
+        .collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    fn visit<'a>(
+        n: &'a str,
+        deps: &'a BTreeMap<&str, Vec<String>>,
+        seen: &mut std::collections::BTreeSet<&'a str>,
+        done: &mut Vec<String>,
+    ) {
+        if !seen.insert(n) {
+            return;
+        }
+        for d in deps.get(n).into_iter().flatten() {
+            visit(d, deps, seen, done);
+        }
+        done.push(n.to_string());
+    }
+    for n in &names {
+        visit(n, &deps, &mut seen, &mut done);
+    }
+    done
 }
 
 /// The .deb's own control file must name the package the signed index

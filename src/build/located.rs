@@ -354,7 +354,8 @@ pub(super) fn excluded_needed(
     unfiltered.spec.paths.exclude.clear();
     let full =
         super::assemble::assemble(&unfiltered, &level.plan.os, packages, unpacked, &crate::report::Reporter::silent())
-            .ok()?;
+            .ok()?
+            .0;
     let removed = |p: &str| -> Option<(&str, String)> {
         let real = full.resolve(p)?;
         if tree.resolve(p).is_some() {

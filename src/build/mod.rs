@@ -126,6 +126,9 @@ pub struct ArchSummary {
     pub dropped: Vec<resolve::Dropped>,
     /// The image's layers, bottom first (without the debug layer).
     pub layers: Vec<crate::layer::Layer>,
+    /// What the maintainer scripts of the image's own packages (the last
+    /// spec of the chain) did, call by call.
+    pub maintainer_scripts: crate::maint::Report,
 }
 
 /// What a build produced.
@@ -443,6 +446,7 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
         let mut base: Option<crate::tree::Tree> = None;
         let mut pending: Vec<(crate::layer::LayerContent, i64, String)> = Vec::new();
         let mut tree = crate::tree::Tree::new();
+        let mut maint: Option<crate::maint::Report> = None;
         // The layers of the specs this one extends are final as soon as
         // their level is assembled: they are written in the background
         // while the next levels are assembled (one core assembles, the
@@ -466,7 +470,10 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
                 ));
                 let unpacked =
                     sources::unpack_packages_memo(&lp.packages, &transport, &cache, opts.jobs, report, &memo)?;
-                tree = assemble::assemble(&level.spec, &level.plan.os, &lp.packages, &unpacked, report)?;
+                let (assembled, scripts) =
+                    assemble::assemble(&level.spec, &level.plan.os, &lp.packages, &unpacked, report)?;
+                tree = assembled;
+                maint = Some(scripts);
                 let last = i + 1 == levels.len();
                 if last {
                     let allow_setuid = level.spec.spec.paths.setuid == Some(crate::spec::SetuidPolicy::Keep);
@@ -589,6 +596,7 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
             entries: tree.len(),
             dropped: ap.dropped.clone(),
             layers,
+            maintainer_scripts: maint.take().unwrap_or_default(),
         });
     }
     if archs.is_empty() {

@@ -35,6 +35,8 @@ struct ArchRecord {
     compressed: u64,
     entries: usize,
     layers: Vec<Layer>,
+    #[serde(default)]
+    maintainer_scripts: crate::maint::Report,
 }
 
 /// An SBOM document of the build (`--sbom`), kept in the blob store.
@@ -149,6 +151,7 @@ pub fn replay(
                 compressed: a.compressed,
                 entries: a.entries,
                 layers: a.layers.into_iter().map(|l| Layer { cached: true, ..l }).collect(),
+                maintainer_scripts: a.maintainer_scripts,
             }
         })
         .collect();
@@ -206,6 +209,7 @@ pub fn save(
                 compressed: a.compressed,
                 entries: a.entries,
                 layers: a.layers.clone(),
+                maintainer_scripts: a.maintainer_scripts.clone(),
             })
             .collect(),
         sbom,

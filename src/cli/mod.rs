@@ -410,6 +410,7 @@ fn cmd_build(args: BuildArgs, report: &Reporter) -> Result<(), BuildError> {
                     "cached": l.cached,
                 })).collect::<Vec<_>>(),
                 "dropped": a.dropped.iter().map(|d| format!("{}: {}", d.package, d.dependency)).collect::<Vec<_>>(),
+                "maintainer_scripts": maintainer_scripts_json(&a.maintainer_scripts),
             })).collect::<Vec<_>>(),
         });
         if let Some(p) = &pushed {
@@ -468,7 +469,59 @@ fn cmd_why(args: WhyArgs, report: &Reporter) -> Result<(), BuildError> {
     let w = distill::resolve::why::why(res, &args.package);
     let installed = res.packages.get(&args.package).map(|p| p.version.to_string());
     print!("{}", distill::resolve::why::render(&args.package, &w, installed.as_deref()));
+    if installed.is_some() {
+        print!("{}", why_scripts(&spec, opts, &args.package));
+    }
     Ok(())
+}
+
+/// The package's maintainer-script calls distill did not reproduce, from a
+/// build of the spec into a temporary directory (a no-op rebuild when the
+/// cache has one).
+fn why_scripts(spec: &distill::spec::LoadedSpec, mut opts: BuildOptions, package: &str) -> String {
+    let Ok(dir) = tempfile::tempdir() else { return String::new() };
+    opts.output = dir.path().join("image");
+    opts.archs = Some(spec.spec.archs.clone());
+    let built = match build::build(spec, &opts, false, &Reporter::silent()) {
+        Ok(b) => b,
+        Err(e) => {
+            return format!(
+                "maintainer scripts: not known (the image does not build: {})\n",
+                e.to_string().lines().next().unwrap_or("")
+            )
+        }
+    };
+    let Some(r) = built.archs.first().map(|a| &a.maintainer_scripts) else { return String::new() };
+    let mine: Vec<&distill::maint::Record> = r.records.iter().filter(|x| x.package == package).collect();
+    if mine.is_empty() {
+        return format!(
+            "maintainer scripts of {package}: none ran, or the package belongs to a spec this one extends\n"
+        );
+    }
+    let count = |f: fn(&distill::maint::Handling) -> bool| mine.iter().filter(|x| f(&x.handling)).count();
+    let mut out = format!(
+        "maintainer scripts of {package}: {} call(s): {} reproduced, {} with no effect in an image, {} omitted, {} unknown\n",
+        mine.len(),
+        count(|h| matches!(h, distill::maint::Handling::Reproduced(_))),
+        count(|h| matches!(h, distill::maint::Handling::NoEffect(_))),
+        count(|h| matches!(h, distill::maint::Handling::Omitted(_))),
+        count(|h| matches!(h, distill::maint::Handling::Unknown { .. })),
+    );
+    let shown: Vec<&&distill::maint::Record> =
+        mine.iter().filter(|x| !matches!(x.handling, distill::maint::Handling::NoEffect(_))).collect();
+    for x in shown {
+        let how = match &x.handling {
+            distill::maint::Handling::Reproduced(what) => format!("reproduced: {what}"),
+            distill::maint::Handling::NoEffect(why) => format!("no effect in an image: {why}"),
+            distill::maint::Handling::Omitted(cost) => format!("omitted: {cost}"),
+            distill::maint::Handling::Unknown { changes_system: true } => {
+                "NOT reproduced (unknown to distill; names a system path)".into()
+            }
+            distill::maint::Handling::Unknown { .. } => "not reproduced (unknown to distill)".into(),
+        };
+        out.push_str(&format!("  {} line {}: {}\n      {how}\n", x.script, x.line, x.command));
+    }
+    out
 }
 
 /// What differs between two locks of one spec, for messages: packages
@@ -551,4 +604,19 @@ mod tests {
         assert_eq!(split_image("images/nodejs:v1"), (PathBuf::from("images/nodejs"), "v1".into()));
         assert_eq!(split_image("/no/such:dir/x"), (PathBuf::from("/no/such:dir/x"), "latest".into()));
     }
+}
+
+/// `--json`'s summary of the maintainer scripts: counts per handling, the
+/// alternatives' links, and every call not reproduced.
+fn maintainer_scripts_json(r: &distill::maint::Report) -> serde_json::Value {
+    let (reproduced, no_effect, omitted, unknown) = r.counts();
+    serde_json::json!({
+        "reproduced": reproduced,
+        "no_effect": no_effect,
+        "omitted": omitted,
+        "unknown": unknown,
+        "alternatives": r.alternatives,
+        "not_reproduced": r.not_reproduced().collect::<Vec<_>>(),
+        "unreadable": r.unreadable.iter().map(|(p, s, why)| serde_json::json!({"package": p, "script": s, "error": why})).collect::<Vec<_>>(),
+    })
 }

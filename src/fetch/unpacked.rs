@@ -59,6 +59,12 @@ impl Unpacked {
         Ok(self.member(package, "conffiles")?.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
+    /// A maintainer script or other control member (`preinst`,
+    /// `postinst`, `templates`, `triggers`; Debian Policy §6), as text.
+    pub fn control_text(&self, package: &str, name: &str) -> Result<Option<String>, deb::DebError> {
+        Ok(self.member(package, name)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
     fn member(&self, package: &str, name: &str) -> Result<Option<Vec<u8>>, deb::DebError> {
         let bad = |e: std::io::Error| deb::DebError::Malformed {
             package: package.into(),
