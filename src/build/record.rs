@@ -35,6 +35,9 @@ struct ArchRecord {
     compressed: u64,
     entries: usize,
     layers: Vec<Layer>,
+    /// The image check's warnings, [path, package, problem]: a replay reports them again.
+    #[serde(default)]
+    warnings: Vec<[String; 3]>,
 }
 
 /// An SBOM document of the build (`--sbom`), kept in the blob store.
@@ -140,6 +143,7 @@ pub fn replay(
         .into_iter()
         .map(|a| {
             let plan = top.plan.archs.iter().find(|p| p.arch == a.arch);
+            let arch = a.arch.clone();
             ArchSummary {
                 packages: plan.map(|p| p.packages.clone()).unwrap_or_default(),
                 dropped: plan.map(|p| p.dropped.clone()).unwrap_or_default(),
@@ -149,6 +153,12 @@ pub fn replay(
                 compressed: a.compressed,
                 entries: a.entries,
                 layers: a.layers.into_iter().map(|l| Layer { cached: true, ..l }).collect(),
+                warnings: a
+                    .warnings
+                    .into_iter()
+                    .map(|[path, package, problem]| crate::check::Finding { path, package, problem })
+                    .inspect(|w| report.warn(&format!("{} ({arch}): {w}", top.spec.spec.name)))
+                    .collect(),
             }
         })
         .collect();
@@ -206,6 +216,7 @@ pub fn save(
                 compressed: a.compressed,
                 entries: a.entries,
                 layers: a.layers.clone(),
+                warnings: a.warnings.iter().map(|w| [w.path.clone(), w.package.clone(), w.problem.clone()]).collect(),
             })
             .collect(),
         sbom,

@@ -410,6 +410,9 @@ fn cmd_build(args: BuildArgs, report: &Reporter) -> Result<(), BuildError> {
                     "cached": l.cached,
                 })).collect::<Vec<_>>(),
                 "dropped": a.dropped.iter().map(|d| format!("{}: {}", d.package, d.dependency)).collect::<Vec<_>>(),
+                "warnings": a.warnings.iter().map(|w| serde_json::json!({
+                    "path": w.path, "package": w.package, "problem": w.problem,
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
         if let Some(p) = &pushed {
