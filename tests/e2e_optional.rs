@@ -184,3 +184,30 @@ fn ffmpeg_builds_with_the_caca_gl_plugin_as_a_warning_and_runs() {
     let (ok, out, err) = chroot(&root, &["/usr/bin/ffmpeg", "-version"]);
     assert!(ok && out.contains("ffmpeg version"), "ffmpeg -version: {out}{err}");
 }
+
+/// A program whose library was excluded: the failure names the package
+/// that ships it, from the suite's signed Contents index.
+#[test]
+fn missing_library_names_the_package_from_contents() {
+    if skip() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let spec = spec(work.path(), "curl", "bookworm", &["curl"]);
+    let text = std::fs::read_to_string(&spec).unwrap() + "exclude: [libcurl4]\n";
+    std::fs::write(&spec, text).unwrap();
+    let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let (ok, _, err) = run(Command::new(env!("CARGO_BIN_EXE_distill"))
+        .args(["build", "-q"])
+        .arg(&spec)
+        .arg("--output")
+        .arg(work.path().join("layout"))
+        .arg("--cache-dir")
+        .arg(cache_dir()));
+    assert!(!ok, "built without libcurl4: {err}");
+    assert!(
+        err.contains("/usr/bin/curl (from curl): needs libcurl.so.4")
+            && err.contains("shipped by libcurl4 (/usr/lib/x86_64-linux-gnu/libcurl.so.4, Contents-amd64); hint: add libcurl4 to `packages`"),
+        "{err}"
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod assemble;
 mod located;
+pub mod missing;
 pub mod record;
 pub mod sources;
 pub mod variants;
@@ -483,6 +484,19 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
                                 Err(crate::check::CheckError(all))
                             }
                         };
+                    }
+                    if let Err(crate::check::CheckError(errors)) = &mut checked {
+                        let installed = lp.packages.iter().map(|p| p.name.as_str()).collect();
+                        missing::name_packages(
+                            &level.spec,
+                            opts,
+                            &ap.arch,
+                            &transport,
+                            &cache,
+                            report,
+                            &installed,
+                            errors,
+                        );
                     }
                     // A failure a `paths.exclude` pattern caused names the pattern.
                     let failed = checked.as_ref().err();

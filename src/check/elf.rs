@@ -437,6 +437,14 @@ fn candidate(tree: &Tree, elves: &HashMap<&str, ElfInfo>, path: &str, abi: &Abi)
     }
 }
 
+/// The library file name a finding of [`elf_closure`] says is missing
+/// (`needs LIB, which is not in the image …`); `None` for other findings
+/// and for `DT_NEEDED` entries that are paths.
+pub fn missing_library(problem: &str) -> Option<&str> {
+    let (lib, _) = problem.strip_prefix("needs ")?.split_once(", which is not in the image")?;
+    (!lib.contains('/')).then_some(lib)
+}
+
 /// Findings for interpreters and `DT_NEEDED` libraries that do not resolve
 /// inside the image.
 pub fn elf_closure(tree: &Tree) -> Vec<Finding> {
