@@ -12,19 +12,26 @@ use crate::repo::Transport;
 use crate::report::Reporter;
 use crate::spec::LoadedSpec;
 
-/// Append to each missing-library finding the packages of `spec`'s sources
-/// that ship the library for `arch` (or that none does). A Contents index
-/// that cannot be read is a warning; the findings stay as they were.
-pub fn name_packages(
-    spec: &LoadedSpec,
-    opts: &BuildOptions,
-    arch: &str,
-    transport: &Transport,
-    cache: &Cache,
-    report: &Reporter,
-    installed: &BTreeSet<&str>,
-    findings: &mut [Finding],
-) {
+/// Where to look: a spec's sources for one architecture.
+pub struct Archive<'a> {
+    /// The spec whose sources are searched.
+    pub spec: &'a LoadedSpec,
+    /// Mirrors, cache mode, clock.
+    pub opts: &'a BuildOptions,
+    /// Debian architecture.
+    pub arch: &'a str,
+    /// HTTP transport.
+    pub transport: &'a Transport,
+    /// The package cache (Contents indices are kept by digest).
+    pub cache: &'a Cache,
+}
+
+/// Append to each missing-library finding the packages of the archive's
+/// sources that ship the library (or that none does); `installed` names
+/// the image's packages. A Contents index that cannot be read is a
+/// warning; the findings stay as they were.
+pub fn name_packages(archive: &Archive, report: &Reporter, installed: &BTreeSet<&str>, findings: &mut [Finding]) {
+    let Archive { spec, opts, arch, transport, cache } = *archive;
     let libs: BTreeSet<String> =
         findings.iter().filter_map(|f| crate::check::elf::missing_library(&f.problem)).map(str::to_string).collect();
     if libs.is_empty() {
@@ -50,6 +57,9 @@ pub fn name_packages(
 /// The text appended to a finding about `lib`: the packages shipping it
 /// in a directory the loader searches, else those shipping it in a private
 /// directory (an update-alternatives target, a plugin directory), else none.
+/// (path, package) pairs from Contents.
+type Shipped<'a> = Vec<&'a (String, String)>;
+
 fn hint(
     lib: &str,
     shipped: Option<&BTreeSet<(String, String)>>,
@@ -57,11 +67,10 @@ fn hint(
     arch: &str,
     installed: &BTreeSet<&str>,
 ) -> String {
-    let all: Vec<&(String, String)> = shipped.map(|s| s.iter().collect()).unwrap_or_default();
+    let all: Shipped = shipped.map(|s| s.iter().collect()).unwrap_or_default();
     let in_loader_dir =
         |p: &str| crate::repo::contents::loader_dir(p.trim_start_matches('/').rsplit_once('/').map_or("", |(d, _)| d));
-    let (public, private): (Vec<&(String, String)>, Vec<&(String, String)>) =
-        all.into_iter().partition(|(p, _)| in_loader_dir(p));
+    let (public, private): (Shipped, Shipped) = all.into_iter().partition(|(p, _)| in_loader_dir(p));
     let describe = |set: &[&(String, String)]| {
         let packages: BTreeSet<&str> = set.iter().map(|(_, p)| p.as_str()).collect();
         let paths: BTreeSet<&str> = set.iter().map(|(p, _)| p.as_str()).collect();
@@ -77,8 +86,7 @@ fn hint(
     if !private.is_empty() {
         // The installed packages first: their file is in the image, only
         // the link a maintainer script makes is missing.
-        let mine: Vec<&(String, String)> =
-            private.iter().copied().filter(|(_, p)| installed.contains(p.as_str())).collect();
+        let mine: Shipped = private.iter().copied().filter(|(_, p)| installed.contains(p.as_str())).collect();
         let shown = if mine.is_empty() { &private[..private.len().min(3)] } else { &mine[..] };
         let (list, paths, _) = describe(shown);
         let more = if mine.is_empty() && private.len() > 3 {

@@ -487,16 +487,14 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
                     }
                     if let Err(crate::check::CheckError(errors)) = &mut checked {
                         let installed = lp.packages.iter().map(|p| p.name.as_str()).collect();
-                        missing::name_packages(
-                            &level.spec,
+                        let archive = missing::Archive {
+                            spec: &level.spec,
                             opts,
-                            &ap.arch,
-                            &transport,
-                            &cache,
-                            report,
-                            &installed,
-                            errors,
-                        );
+                            arch: &ap.arch,
+                            transport: &transport,
+                            cache: &cache,
+                        };
+                        missing::name_packages(&archive, report, &installed, errors);
                     }
                     // A failure a `paths.exclude` pattern caused names the pattern.
                     let failed = checked.as_ref().err();

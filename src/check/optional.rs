@@ -102,13 +102,13 @@ pub fn optional_link(tree: &Tree, path: &str, target: &str, package: Option<&str
     if !abs.starts_with("/usr/share/") {
         return None;
     }
-    let missing = absent_recommends(tree, package?);
+    let missing = absent_recommends(tree, package);
     if missing.is_empty() {
         return None;
     }
     Some(format!(
         "data under /usr/share that {} only recommends or suggests ({}, not in the image) would ship",
-        package?,
+        package.unwrap_or("an installed package"),
         missing.join(", ")
     ))
 }
@@ -117,7 +117,10 @@ pub fn optional_link(tree: &Tree, path: &str, target: &str, package: Option<&str
 /// source, recommends or suggests (every alternative) and that have no
 /// `status.d` record in the image. A source's binaries are one unit: ruby3.1
 /// recommends the fonts its sibling libruby3.1's rdoc templates link to.
-fn absent_recommends(tree: &Tree, package: &str) -> Vec<String> {
+/// Without an owner (a tree read back from a layout, where dpkg's records
+/// do not list symlinks) every installed package counts, so `distill check`
+/// accepts what the build accepted.
+fn absent_recommends(tree: &Tree, package: Option<&str>) -> Vec<String> {
     let status_d = crate::tree::generate::STATUS_D;
     let Some(dir) = tree.resolve(status_d) else { return Vec::new() };
     let records: Vec<BTreeMap<String, String>> = tree
@@ -132,11 +135,19 @@ fn absent_recommends(tree: &Tree, package: &str) -> Vec<String> {
         let name = f.get("Package").cloned().unwrap_or_default();
         f.get("Source").and_then(|s| s.split_whitespace().next()).map(str::to_string).unwrap_or(name)
     };
-    let Some(own) = records.iter().find(|f| f.get("Package").is_some_and(|n| n == package)) else { return Vec::new() };
-    let own_source = source(own);
+    let own_source = match package {
+        Some(package) => match records.iter().find(|f| f.get("Package").is_some_and(|n| n == package)) {
+            Some(own) => Some(source(own)),
+            None => return Vec::new(),
+        },
+        None => None,
+    };
     let installed: HashSet<&str> = records.iter().filter_map(|f| f.get("Package").map(String::as_str)).collect();
     let mut out = Vec::new();
-    for f in records.iter().filter(|f| source(f) == own_source) {
+    for f in records.iter().filter(|f| match &own_source {
+        Some(s) => *s == source(f),
+        None => true,
+    }) {
         for field in ["Recommends", "Suggests"] {
             for alt in f.get(field).map(String::as_str).unwrap_or("").split([',', '|']) {
                 let name = alt.split(['(', ':', '[']).next().unwrap_or("").trim();
@@ -304,6 +315,9 @@ mod tests {
         assert!(c.warnings[1].problem.contains("documentation"));
         let failed: Vec<&str> = c.errors.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(failed, ["/usr/lib/other/font.ttf", "/usr/lib/ruby/bin-link"]);
+        // Read back from a layout (no owner): any installed package's Recommends count.
+        let unowned = optional_link(&t, font, "../../../../../share/fonts/truetype/lato/Lato-Light.ttf", None);
+        assert!(unowned.is_some_and(|w| w.contains("an installed package") && w.contains("fonts-lato")));
         // Once the recommended package is installed the link is not excused.
         status(&mut t, "fonts-lato", "");
         status(&mut t, "libjs-jquery", "");
