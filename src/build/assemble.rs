@@ -68,6 +68,10 @@ pub fn assemble(
     }
     bar.finish();
     prune_filtered_dirs(&mut tree, &filter);
+    let merged = crate::tree::usrmerge::write_merged_usr_links(&mut tree);
+    if !merged.is_empty() {
+        report.detail(&format!("merged-/usr links (no package shipped them): {}", merged.join(", ")));
+    }
     generate::write_accounts(&mut tree, &spec.spec.accounts);
     generate::write_system_files(&mut tree);
     let pretty_name = spec.spec.image.os_release.as_ref().and_then(|o| o.pretty_name.as_deref());

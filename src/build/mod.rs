@@ -4,6 +4,7 @@
 
 pub mod assemble;
 mod located;
+pub mod missing;
 pub mod record;
 pub mod sources;
 pub mod variants;
@@ -124,6 +125,8 @@ pub struct ArchSummary {
     pub entries: usize,
     /// Dependencies dropped by `exclude`.
     pub dropped: Vec<resolve::Dropped>,
+    /// Warnings of the image check (optional pieces that do not work).
+    pub warnings: Vec<crate::check::Finding>,
     /// The image's layers, bottom first (without the debug layer).
     pub layers: Vec<crate::layer::Layer>,
     /// What the maintainer scripts of the image's own packages (the last
@@ -451,6 +454,7 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
         // their level is assembled: they are written in the background
         // while the next levels are assembled (one core assembles, the
         // other compresses), and the image's own layers after.
+        let mut warnings: Vec<crate::check::Finding> = Vec::new();
         let mut written = std::thread::scope(|scope| -> Result<Vec<(crate::layer::Layer, PathBuf)>, BuildError> {
             let mut early = Vec::new();
             for (i, level) in levels.iter().enumerate() {
@@ -481,19 +485,33 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
                     let mut checked = crate::check::check(&tree, &options);
                     if let Some(missing) = missing_entrypoint(&level.spec, &tree) {
                         checked = match checked {
-                            Ok(()) => Err(crate::check::CheckError(vec![missing])),
+                            Ok(_) => Err(crate::check::CheckError(vec![missing])),
                             Err(crate::check::CheckError(mut all)) => {
                                 all.push(missing);
                                 Err(crate::check::CheckError(all))
                             }
                         };
                     }
+                    if let Err(crate::check::CheckError(errors)) = &mut checked {
+                        let installed = lp.packages.iter().map(|p| p.name.as_str()).collect();
+                        let archive = missing::Archive {
+                            spec: &level.spec,
+                            opts,
+                            arch: &ap.arch,
+                            transport: &transport,
+                            cache: &cache,
+                        };
+                        missing::name_packages(&archive, report, &installed, errors);
+                    }
                     // A failure a `paths.exclude` pattern caused names the pattern.
                     let failed = checked.as_ref().err();
                     if let Some(e) = located::excluded_needed(level, &lp.packages, &unpacked, &tree, failed) {
                         return Err(e);
                     }
-                    checked?;
+                    for w in checked? {
+                        report.warn(&format!("{} ({}): {w}", level.spec.spec.name, ap.arch));
+                        warnings.push(w);
+                    }
                 }
                 let sources: std::collections::HashMap<&str, &str> =
                     lp.packages.iter().map(|p| (p.name.as_str(), p.source.as_str())).collect();
@@ -595,6 +613,7 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
             compressed: layers.iter().map(|l| l.size).sum(),
             entries: tree.len(),
             dropped: ap.dropped.clone(),
+            warnings,
             layers,
             maintainer_scripts: maint.take().unwrap_or_default(),
         });

@@ -37,6 +37,9 @@ struct ArchRecord {
     layers: Vec<Layer>,
     #[serde(default)]
     maintainer_scripts: crate::maint::Report,
+    /// The image check's warnings, [path, package, problem]: a replay reports them again.
+    #[serde(default)]
+    warnings: Vec<[String; 3]>,
 }
 
 /// An SBOM document of the build (`--sbom`), kept in the blob store.
@@ -142,6 +145,7 @@ pub fn replay(
         .into_iter()
         .map(|a| {
             let plan = top.plan.archs.iter().find(|p| p.arch == a.arch);
+            let arch = a.arch.clone();
             ArchSummary {
                 packages: plan.map(|p| p.packages.clone()).unwrap_or_default(),
                 dropped: plan.map(|p| p.dropped.clone()).unwrap_or_default(),
@@ -152,6 +156,12 @@ pub fn replay(
                 entries: a.entries,
                 layers: a.layers.into_iter().map(|l| Layer { cached: true, ..l }).collect(),
                 maintainer_scripts: a.maintainer_scripts,
+                warnings: a
+                    .warnings
+                    .into_iter()
+                    .map(|[path, package, problem]| crate::check::Finding { path, package, problem })
+                    .inspect(|w| report.warn(&format!("{} ({arch}): {w}", top.spec.spec.name)))
+                    .collect(),
             }
         })
         .collect();
@@ -210,6 +220,7 @@ pub fn save(
                 entries: a.entries,
                 layers: a.layers.clone(),
                 maintainer_scripts: a.maintainer_scripts.clone(),
+                warnings: a.warnings.iter().map(|w| [w.path.clone(), w.package.clone(), w.problem.clone()]).collect(),
             })
             .collect(),
         sbom,

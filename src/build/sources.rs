@@ -39,8 +39,31 @@ pub fn load(
     cache: &Cache,
     report: &Reporter,
 ) -> Result<Loaded, BuildError> {
-    let mut releases = Vec::new();
+    let releases = releases(spec, opts, transport, cache, report)?;
     let mut jobs = Vec::new();
+    for (i, source) in spec.spec.sources.iter().enumerate() {
+        for component in &source.components {
+            for arch in &spec.spec.archs {
+                jobs.push((i, component.clone(), arch.clone()));
+            }
+        }
+    }
+    let indices = fetch::parallel(&jobs, opts.jobs.min(4), |(ri, component, arch)| {
+        load_index(&releases[*ri], component, arch, transport, cache, report)
+    })?;
+    Ok(Loaded { releases, indices })
+}
+
+/// Fetch (or, offline, read from the cache) and verify the InRelease of
+/// every source of `spec`, in spec order.
+pub fn releases(
+    spec: &LoadedSpec,
+    opts: &BuildOptions,
+    transport: &Transport,
+    cache: &Cache,
+    report: &Reporter,
+) -> Result<Vec<VerifiedRelease>, BuildError> {
+    let mut releases = Vec::new();
     for (i, source) in spec.spec.sources.iter().enumerate() {
         let base = mirror::choose(&source.suite, source.url.as_deref(), &opts.mirrors, &opts.apt)?;
         let keys = super::located::load_keys(spec, i)?;
@@ -68,17 +91,45 @@ pub fn load(
             cache.put_named(&url, &raw)?;
         }
         report.detail(&format!("{} signed by {}, dated {}", source.suite, rel.signed_by.display(), rel.date));
-        for component in &source.components {
-            for arch in &spec.spec.archs {
-                jobs.push((releases.len(), component.clone(), arch.clone()));
-            }
-        }
         releases.push(rel);
     }
-    let indices = fetch::parallel(&jobs, opts.jobs.min(4), |(ri, component, arch)| {
-        load_index(&releases[*ri], component, arch, transport, cache, report)
-    })?;
-    Ok(Loaded { releases, indices })
+    Ok(releases)
+}
+
+/// Which packages of `spec`'s sources ship each of `libs` (file names) for
+/// `arch` in a directory the loader searches, from every source
+/// component's `Contents-<arch>` index (verified against InRelease,
+/// cached by digest, read as a stream): file name → (path, package).
+pub fn library_packages(
+    spec: &LoadedSpec,
+    opts: &BuildOptions,
+    arch: &str,
+    libs: &std::collections::BTreeSet<String>,
+    transport: &Transport,
+    cache: &Cache,
+    report: &Reporter,
+) -> Result<std::collections::BTreeMap<String, std::collections::BTreeSet<(String, String)>>, BuildError> {
+    let mut out: std::collections::BTreeMap<String, std::collections::BTreeSet<(String, String)>> = Default::default();
+    for (rel, source) in releases(spec, opts, transport, cache, report)?.iter().zip(&spec.spec.sources) {
+        for component in &source.components {
+            let Some((path, url, entry, comp)) = crate::repo::contents::locate(rel, component, arch) else { continue };
+            let what = format!("Contents index {} {path}", rel.suite);
+            report.step(&format!("searching {what} for {}", libs.iter().cloned().collect::<Vec<_>>().join(", ")));
+            let bytes =
+                cache.fetch(transport, &Wanted { what: &what, url: &url, sha256: &entry.sha256, size: entry.size })?;
+            let reader: Box<dyn std::io::Read> = match comp {
+                IndexCompression::Xz => Box::new(xz2::read::XzDecoder::new(bytes.as_slice())),
+                IndexCompression::Gz => Box::new(flate2::read::GzDecoder::new(bytes.as_slice())),
+                IndexCompression::None => Box::new(bytes.as_slice()),
+            };
+            let found = crate::repo::contents::search(std::io::BufReader::with_capacity(1 << 20, reader), libs)
+                .map_err(|e| RepoError::BadIndex { what: what.clone(), reason: format!("cannot read: {e}") })?;
+            for (lib, set) in found {
+                out.entry(lib).or_default().extend(set);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Most bytes an InRelease may have (Debian's are a few hundred KiB).

@@ -320,7 +320,7 @@ pub fn elf_files(tree: &Tree) -> HashMap<&str, ElfInfo> {
 /// Directories of `/etc/ld.so.conf` and `/etc/ld.so.conf.d/*.conf` (one
 /// level of `include` of that directory), when the image has an
 /// `/etc/ld.so.cache`.
-fn ld_so_conf_dirs(tree: &Tree) -> Vec<String> {
+pub(crate) fn ld_so_conf_dirs(tree: &Tree) -> Vec<String> {
     let file_text = |p: &str| -> Option<String> {
         let real = tree.resolve(p)?;
         match &tree.get(&real)?.kind {
@@ -382,15 +382,23 @@ fn search_dirs(path: &str, info: &ElfInfo, conf_dirs: &[String]) -> Vec<SearchDi
         (None, None) => {}
     }
     out.extend(conf_dirs.iter().map(|d| SearchDir { dir: d.clone(), from: "ld.so.conf" }));
-    for t in info.abi.multiarch() {
-        out.push(SearchDir { dir: format!("/lib/{t}"), from: "" });
-        out.push(SearchDir { dir: format!("/usr/lib/{t}"), from: "" });
+    out.extend(default_dirs(&info.abi, &[]).into_iter().map(|dir| SearchDir { dir, from: "" }));
+    out
+}
+
+/// The loader's search directories for objects of `abi` without
+/// `DT_RPATH`/`DT_RUNPATH`: `conf_dirs` (from [`ld_so_conf_dirs`]), the
+/// multiarch directories, `/lib`, `/usr/lib` (and `/lib64`, `/usr/lib64`
+/// for 64-bit), as `ld.so(8)` searches them.
+pub(crate) fn default_dirs(abi: &Abi, conf_dirs: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = conf_dirs.to_vec();
+    for t in abi.multiarch() {
+        out.push(format!("/lib/{t}"));
+        out.push(format!("/usr/lib/{t}"));
     }
-    out.push(SearchDir { dir: "/lib".into(), from: "" });
-    out.push(SearchDir { dir: "/usr/lib".into(), from: "" });
-    if info.abi.class64 {
-        out.push(SearchDir { dir: "/lib64".into(), from: "" });
-        out.push(SearchDir { dir: "/usr/lib64".into(), from: "" });
+    out.extend(["/lib".to_string(), "/usr/lib".to_string()]);
+    if abi.class64 {
+        out.extend(["/lib64".to_string(), "/usr/lib64".to_string()]);
     }
     out
 }
@@ -429,10 +437,22 @@ fn candidate(tree: &Tree, elves: &HashMap<&str, ElfInfo>, path: &str, abi: &Abi)
     }
 }
 
+/// The library file name a finding of [`elf_closure`] says is missing
+/// (`needs LIB, which is not in the image …`); `None` for other findings
+/// and for `DT_NEEDED` entries that are paths.
+pub fn missing_library(problem: &str) -> Option<&str> {
+    let (lib, _) = problem.strip_prefix("needs ")?.split_once(", which is not in the image")?;
+    (!lib.contains('/')).then_some(lib)
+}
+
 /// Findings for interpreters and `DT_NEEDED` libraries that do not resolve
 /// inside the image.
 pub fn elf_closure(tree: &Tree) -> Vec<Finding> {
-    let elves = elf_files(tree);
+    elf_closure_in(tree, &elf_files(tree))
+}
+
+/// [`elf_closure`] over the ELF files already parsed by [`elf_files`].
+pub fn elf_closure_in(tree: &Tree, elves: &HashMap<&str, ElfInfo>) -> Vec<Finding> {
     if elves.is_empty() {
         return Vec::new();
     }
@@ -442,7 +462,7 @@ pub fn elf_closure(tree: &Tree) -> Vec<Finding> {
     // it, by path: the JVM's launcher loads lib/server/libjvm.so, and the
     // JDK's other libraries then name only `libjvm.so`.
     let mut by_name: HashMap<&str, Vec<&ElfInfo>> = HashMap::new();
-    for (p, i) in &elves {
+    for (p, i) in elves {
         by_name.entry(p.rsplit('/').next().unwrap_or(p)).or_default().push(i);
     }
     let mut out = Vec::new();
@@ -454,7 +474,7 @@ pub fn elf_closure(tree: &Tree) -> Vec<Finding> {
         let mut finding =
             |problem: String| out.push(Finding { path: path.to_string(), package: package_of(entry), problem });
         if let Some(interp) = &info.interp {
-            match candidate(tree, &elves, interp, &info.abi) {
+            match candidate(tree, elves, interp, &info.abi) {
                 Candidate::Ok => {}
                 Candidate::Missing => finding(format!("program interpreter {interp} is not in the image")),
                 Candidate::Wrong(why) => {
@@ -470,7 +490,7 @@ pub fn elf_closure(tree: &Tree) -> Vec<Finding> {
             let mut skipped = Vec::new();
             let found = if lib.contains('/') {
                 let p = if lib.starts_with('/') { normalize(lib) } else { normalize(&format!("/{lib}")) };
-                match p.map(|p| candidate(tree, &elves, &p, &info.abi)) {
+                match p.map(|p| candidate(tree, elves, &p, &info.abi)) {
                     Some(Candidate::Ok) => true,
                     Some(Candidate::Wrong(w)) => {
                         skipped.push(w);
@@ -480,7 +500,7 @@ pub fn elf_closure(tree: &Tree) -> Vec<Finding> {
                 }
             } else {
                 dirs.iter().any(|d| {
-                    match candidate(tree, &elves, &format!("{}/{lib}", d.dir.trim_end_matches('/')), &info.abi) {
+                    match candidate(tree, elves, &format!("{}/{lib}", d.dir.trim_end_matches('/')), &info.abi) {
                         Candidate::Ok => true,
                         Candidate::Missing => false,
                         Candidate::Wrong(w) => {

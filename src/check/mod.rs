@@ -12,11 +12,16 @@
 //! | every path its md5sums and `Conffiles:` list is a regular file, listed by one package | [`packages::listed_files`] |
 //! | `/etc/os-release` → `/usr/lib/os-release` with `ID=debian`, `VERSION_CODENAME` | [`os_release::os_release`] |
 //!
+//! [`classify`] splits the findings: a missing library of a dlopen plugin
+//! and a dangling documentation link, or one into data of a package only
+//! recommended, are warnings ([`optional`]); everything else fails.
+//!
 //! [`read::read_layout`] turns an OCI image layout back into trees, for
 //! `distill check IMAGE`.
 
 pub mod elf;
 pub mod links;
+pub mod optional;
 pub mod os_release;
 pub mod packages;
 pub mod read;
@@ -114,14 +119,56 @@ pub fn setuid(tree: &Tree) -> Vec<Finding> {
         .collect()
 }
 
-/// Every finding of every check that `opts` enables, sorted.
+/// Every finding of every check that `opts` enables, sorted: the errors
+/// and the warnings of [`classify`] together.
 pub fn findings(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
+    let Checked { mut errors, warnings } = classify(tree, opts);
+    errors.extend(warnings);
+    errors.sort();
+    errors
+}
+
+/// Findings split by whether the image can run with them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// Faults: the image, or something it runs, is broken. Sorted.
+    pub errors: Vec<Finding>,
+    /// Optional pieces that do not work (see [`optional`]); the problem
+    /// says why it is only a warning. Sorted.
+    pub warnings: Vec<Finding>,
+}
+
+/// Every check that `opts` enables, split into errors and warnings.
+pub fn classify(tree: &Tree, opts: &CheckOptions) -> Checked {
     let mut all = Vec::new();
+    let mut warnings = Vec::new();
     if !opts.allow_shell {
         all.extend(shells(tree));
     }
-    all.extend(elf::elf_closure(tree));
-    all.extend(links::dangling(tree));
+    let elves = elf::elf_files(tree);
+    let required = optional::required(tree, &elves);
+    for mut f in elf::elf_closure_in(tree, &elves) {
+        if required.contains(&f.path) {
+            all.push(f);
+        } else {
+            f.problem.push_str(
+                "; optional: a plugin (a shared object off the library search path that nothing links), \
+                 so only its dlopen fails; hint: add the package that ships the library to use it",
+            );
+            warnings.push(f);
+        }
+    }
+    for mut f in links::dangling(tree) {
+        let e = tree.get(&f.path).expect("path from the tree");
+        let Kind::Symlink(target) = &e.kind else { unreachable!("dangling yields symlinks") };
+        match optional::optional_link(tree, &f.path, target, e.package.as_deref()) {
+            Some(why) => {
+                f.problem.push_str(&format!("; optional: {why}"));
+                warnings.push(f);
+            }
+            None => all.push(f),
+        }
+    }
     if !opts.allow_setuid {
         all.extend(setuid(tree));
     }
@@ -130,16 +177,18 @@ pub fn findings(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
     all.extend(os_release::os_release(tree));
     all.sort();
     all.dedup();
-    all
+    warnings.sort();
+    warnings.dedup();
+    Checked { errors: all, warnings }
 }
 
-/// Run every check; `Err` lists all findings.
-pub fn check(tree: &Tree, opts: &CheckOptions) -> Result<(), CheckError> {
-    let findings = findings(tree, opts);
-    if findings.is_empty() {
-        Ok(())
+/// Run every check; `Ok` carries the warnings, `Err` lists all errors.
+pub fn check(tree: &Tree, opts: &CheckOptions) -> Result<Vec<Finding>, CheckError> {
+    let Checked { errors, warnings } = classify(tree, opts);
+    if errors.is_empty() {
+        Ok(warnings)
     } else {
-        Err(CheckError(findings))
+        Err(CheckError(errors))
     }
 }
 

@@ -46,44 +46,53 @@ pub fn cmd_check(args: CheckArgs, report: &Reporter) -> Result<(), BuildError> {
     let images = check::read::read_layout(&dir, &tag).map_err(|e| BuildError::Other(e.to_string()))?;
     let read_secs = started.elapsed().as_secs_f64();
     let opts = CheckOptions { allow_shell: args.allow_shell, allow_setuid: args.allow_setuid };
-    let results: Vec<(String, usize, Vec<Finding>)> =
-        images.iter().map(|(platform, tree)| (platform.clone(), tree.len(), check::findings(tree, &opts))).collect();
+    let results: Vec<(String, usize, check::Checked)> =
+        images.iter().map(|(platform, tree)| (platform.clone(), tree.len(), check::classify(tree, &opts))).collect();
     report.step(&format!(
         "checked {} platform(s) in {:.2} s (reading and verifying {:.2} s)",
         results.len(),
         started.elapsed().as_secs_f64(),
         read_secs
     ));
-    let failed = results.iter().any(|(_, _, f)| !f.is_empty());
+    let failed = results.iter().any(|(_, _, c)| !c.errors.is_empty());
+    let json_findings = |list: &[Finding]| -> Vec<serde_json::Value> {
+        list.iter()
+            .map(|f| {
+                let mut v = serde_json::json!({ "path": f.path, "problem": f.problem });
+                if f.package != "generated" {
+                    v["package"] = serde_json::Value::from(f.package.clone());
+                }
+                v
+            })
+            .collect()
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         let doc = serde_json::json!({
             "image": dir,
             "tag": tag,
             "ok": !failed,
-            "platforms": results.iter().map(|(platform, entries, findings)| serde_json::json!({
+            "platforms": results.iter().map(|(platform, entries, checked)| serde_json::json!({
                 "platform": platform,
                 "entries": entries,
-                "ok": findings.is_empty(),
-                "findings": findings.iter().map(|f| {
-                    let mut v = serde_json::json!({ "path": f.path, "problem": f.problem });
-                    if f.package != "generated" {
-                        v["package"] = serde_json::Value::from(f.package.clone());
-                    }
-                    v
-                }).collect::<Vec<_>>(),
+                "ok": checked.errors.is_empty(),
+                "findings": json_findings(&checked.errors),
+                "warnings": json_findings(&checked.warnings),
             })).collect::<Vec<_>>(),
         });
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
-        for (platform, _, findings) in &results {
-            if findings.is_empty() {
+        for (platform, _, checked) in &results {
+            if checked.errors.is_empty() {
                 let _ = writeln!(out, "{platform}: ok");
             } else {
-                let _ = writeln!(out, "{platform}: {} finding(s)", findings.len());
-                for f in findings {
+                let _ = writeln!(out, "{platform}: {} finding(s)", checked.errors.len());
+                for f in &checked.errors {
                     let _ = writeln!(out, "  - {}", finding_line(f));
                 }
+            }
+            for f in &checked.warnings {
+                let _ = writeln!(out, "  warning: {}", finding_line(f));
             }
         }
     }

@@ -411,6 +411,9 @@ fn cmd_build(args: BuildArgs, report: &Reporter) -> Result<(), BuildError> {
                 })).collect::<Vec<_>>(),
                 "dropped": a.dropped.iter().map(|d| format!("{}: {}", d.package, d.dependency)).collect::<Vec<_>>(),
                 "maintainer_scripts": maintainer_scripts_json(&a.maintainer_scripts),
+                "warnings": a.warnings.iter().map(|w| serde_json::json!({
+                    "path": w.path, "package": w.package, "problem": w.problem,
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
         if let Some(p) = &pushed {

@@ -7,6 +7,7 @@
 //! Packages index; each Packages stanza lists the SHA256 and size of its
 //! `.deb`. Every link is checked here or in [`crate::fetch`], failing closed.
 
+pub mod contents;
 pub mod index;
 pub mod mirror;
 pub mod release;

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod filter;
 pub mod generate;
 pub mod java;
+pub mod usrmerge;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
