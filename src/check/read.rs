@@ -30,7 +30,6 @@ use sha2::{Digest, Sha256};
 
 use crate::tree::{normalize, Entry, Kind, Tree};
 
-
 /// Errors reading a layout.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -251,7 +250,8 @@ pub fn read_layout(dir: &Path, tag: &str) -> Result<Vec<(String, Tree)>, ReadErr
 /// an untagged single-entry index counts as `latest`).
 fn tagged(dir: &Path, tag: &str) -> Result<Desc, ReadError> {
     let index_path = dir.join("index.json");
-    let text = crate::oci::read_index_json(&index_path).map_err(|source| ReadError::Io { path: index_path.clone(), source })?;
+    let text = crate::oci::read_index_json(&index_path)
+        .map_err(|source| ReadError::Io { path: index_path.clone(), source })?;
     let index: Value = serde_json::from_slice(&text).map_err(|e| invalid(&index_path, format!("not JSON: {e}")))?;
     let manifests =
         index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid(&index_path, "no manifests"))?;

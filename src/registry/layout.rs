@@ -266,7 +266,8 @@ fn blob_file(dir: &Path, d: &Desc, role: &str) -> Result<BlobFile, RegistryError
 /// The descriptor in `index.json` tagged `tag`.
 fn tagged(dir: &Path, tag: &str) -> Result<Desc, RegistryError> {
     let index_path = dir.join("index.json");
-    let text = crate::oci::read_index_json(&index_path).map_err(|source| RegistryError::Io { path: index_path.clone(), source })?;
+    let text = crate::oci::read_index_json(&index_path)
+        .map_err(|source| RegistryError::Io { path: index_path.clone(), source })?;
     let index: Value = serde_json::from_slice(&text).map_err(|e| invalid(&index_path, format!("not JSON: {e}")))?;
     let manifests =
         index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid(&index_path, "no manifests"))?;
@@ -341,7 +342,8 @@ pub fn open(dir: &Path, tag: &str) -> Result<LocalImage, RegistryError> {
 /// The tags of a layout's `index.json`, in order.
 pub fn tags(dir: &Path) -> Result<Vec<String>, RegistryError> {
     let index_path = dir.join("index.json");
-    let text = crate::oci::read_index_json(&index_path).map_err(|source| RegistryError::Io { path: index_path.clone(), source })?;
+    let text = crate::oci::read_index_json(&index_path)
+        .map_err(|source| RegistryError::Io { path: index_path.clone(), source })?;
     let index: Value = serde_json::from_slice(&text).map_err(|e| invalid(&index_path, format!("not JSON: {e}")))?;
     Ok(index
         .get("manifests")

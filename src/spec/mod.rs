@@ -203,7 +203,6 @@ pub enum SetuidPolicy {
     Keep,
 }
 
-
 impl Default for Paths {
     fn default() -> Self {
         Paths { exclude: default_path_excludes(), keep: default_path_keeps(), setuid: None }
@@ -550,7 +549,8 @@ fn validate_at(spec: &Spec) -> Result<(), (At, String, String)> {
             return Err((
                 at(),
                 format!("user {} (uid {}) would replace the built-in user {name} (uid {uid})", u.name, u.uid),
-                "root (0), nonroot (65532) and nobody (65534) are always in the image: pick another name and uid".into(),
+                "root (0), nonroot (65532) and nobody (65534) are always in the image: pick another name and uid"
+                    .into(),
             ));
         }
         if let Some(home) = &u.home {
