@@ -85,9 +85,20 @@ pub fn assemble(
     if let Some(n) = bundle {
         report.detail(&format!("CA bundle: {n} certificates"));
     }
+    if let Some(l) = crate::tree::certs::write_ca_links(&mut tree) {
+        report.detail(&format!("/etc/ssl/certs: {} .pem links, {} hash links", l.pem, l.hashed));
+    }
     let links = crate::tree::alternatives::write_alternatives(&mut tree);
     if !links.is_empty() {
         report.detail(&format!("alternatives: {} links ({})", links.len(), links.join(", ")));
+    }
+    if let Some(ld) = crate::tree::ldcache::write_ld_so_cache(&mut tree) {
+        if !ld.links.is_empty() {
+            report.detail(&format!("ldconfig: SONAME links {}", ld.links.join(", ")));
+        }
+        if let Some(n) = ld.cache_entries {
+            report.detail(&format!("ld.so.cache: {n} libraries (for {})", ld.extra_dirs.join(", ")));
+        }
     }
     if let Some(n) = crate::tree::java::write_java_cacerts_from(&mut tree, certs.as_ref()) {
         report.detail(&format!("Java truststore: {n} certificates"));

@@ -85,6 +85,14 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The defaults, allowed or not as the spec's `triggers.run` says, with
+    /// the image's epoch as `SOURCE_DATE_EPOCH`.
+    pub fn for_spec(spec: &crate::spec::Spec, epoch: u64) -> Self {
+        Options { allow: spec.triggers.run, source_date_epoch: epoch, ..Options::default() }
+    }
+}
+
 /// Why a run failed. Every message names the program (and package, when
 /// known) and ends with a hint.
 #[derive(Debug, thiserror::Error)]
