@@ -609,16 +609,23 @@ fn ca_bundle_is_generated_even_when_the_certificates_are_excluded() {
         DebBuilder::new("ca-certificates", "20230311")
             .arch("all")
             .with_md5sums()
-            .file("./usr/share/ca-certificates/mozilla/B_Root.crt", 0o644, b"-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n")
-            .file("./usr/share/ca-certificates/mozilla/A_Root.crt", 0o644, b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----")
+            .file(
+                "./usr/share/ca-certificates/mozilla/B_Root.crt",
+                0o644,
+                b"-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n",
+            )
+            .file(
+                "./usr/share/ca-certificates/mozilla/A_Root.crt",
+                0o644,
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+            )
             .build(),
     );
     let fx = Fixture::new(repo);
     let want = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n";
-    for (name, extra, kept) in [
-        ("kept", "", true),
-        ("dropped", "paths:\n  exclude: [/usr/share/doc, /usr/share/ca-certificates]\n", false),
-    ] {
+    for (name, extra, kept) in
+        [("kept", "", true), ("dropped", "paths:\n  exclude: [/usr/share/doc, /usr/share/ca-certificates]\n", false)]
+    {
         let spec = fx.spec(name).packages(&["ca-certificates"]).extra(extra).write(&fx.path(&format!("{name}.yaml")));
         let out = fx.path(&format!("out-{name}"));
         build(&spec, &out, &fx.path("cache")).expect_code(0);

@@ -446,7 +446,8 @@ fn account_fields_cannot_inject_passwd_lines_or_replace_built_in_users() {
 fn a_home_directory_never_replaces_or_takes_over_packaged_paths() {
     let deb = DebBuilder::new("tool", "1").file("./usr/bin/tool", 0o755, b"tool").dir("./srv/", 0o755).build();
     let fx = Fixture::new(repo_with(deb));
-    let extra = "accounts:\n  users: [{name: app, uid: 1000, home: /usr/bin/tool}, {name: web, uid: 1001, home: /srv}]\n";
+    let extra =
+        "accounts:\n  users: [{name: app, uid: 1000, home: /usr/bin/tool}, {name: web, uid: 1001, home: /srv}]\n";
     build_pkg(&fx, "tool", extra).expect_code(0);
     let img = read_image(&fx.path("out"));
     let dump = img.dump();

@@ -70,6 +70,10 @@ pub struct Options {
     /// The qemu-user binary for a foreign architecture; `None` searches
     /// `PATH` for `qemu-<cpu>-static`, then `qemu-<cpu>`.
     pub qemu: Option<PathBuf>,
+    /// An absolute image path the program's standard output is written to,
+    /// as a script's `prog … > path` does (then it is one of the changes,
+    /// mode 0644, and part of the determinism check); `None` discards it.
+    pub stdout_to: Option<String>,
 }
 
 impl Default for Options {
@@ -81,6 +85,7 @@ impl Default for Options {
             source_date_epoch: 0,
             env: Vec::new(),
             qemu: None,
+            stdout_to: None,
         }
     }
 }

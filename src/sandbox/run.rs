@@ -99,7 +99,13 @@ pub(super) fn once(
             stderr: String::from_utf8_lossy(&stderr).trim_end().to_string(),
         });
     }
-    let changes = fs::changes(tree, &root).map_err(io("reading the results"))?;
+    let mut changes = fs::changes(tree, &root).map_err(io("reading the results"))?;
+    if let Some(to) = &opts.stdout_to {
+        let data = std::fs::read(&out_path).map_err(io("reading the output"))?;
+        changes.retain(|c| c.path() != to);
+        changes.push(Change::File { path: to.clone(), data, mode: 0o644 });
+        changes.sort_by(|a, b| a.path().cmp(b.path()));
+    }
     // Directories the image made read-only must be writable to remove.
     make_writable(&root);
     Ok(changes)

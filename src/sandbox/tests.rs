@@ -70,6 +70,7 @@ int main(int argc, char **argv) {
     fclose(f);
     return 0;
   }
+  if (!strcmp(m, "echo")) { puts("to stdout"); return 0; }
   if (!strcmp(m, "sleep")) { sleep(60); return 0; }
   if (!strcmp(m, "fail")) { fputs("cannot do it\n", stderr); return 3; }
   if (!strcmp(m, "escape")) {
@@ -214,4 +215,15 @@ fn scripts_and_missing_programs_are_not_run() {
     assert!(matches!(err, SandboxError::NotRunnable { .. }), "{err}");
     let err = run_in_image(&t, native(), &["/usr/bin/none".to_string()], &Options::default()).unwrap_err();
     assert!(err.to_string().contains("not in the image"), "{err}");
+}
+
+#[test]
+fn stdout_goes_where_the_script_redirected_it() {
+    let bin = need_program!();
+    let opts = Options { stdout_to: Some("/etc/made.cache".into()), ..Options::default() };
+    let changes = run_in_image(&tree_with(bin), native(), &argv(&["echo"]), &opts).unwrap();
+    assert_eq!(
+        changes,
+        vec![Change::File { path: "/etc/made.cache".into(), data: b"to stdout\n".to_vec(), mode: 0o644 }]
+    );
 }
