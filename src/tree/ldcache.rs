@@ -7,8 +7,8 @@
 //! What `ldconfig` does, reproduced over the in-memory [`Tree`]:
 //!
 //! 1. the directories: `/etc/ld.so.conf` lines (`include` globs expanded in
-//!    byte order, `#` comments), then the trusted directories `/lib/<triplet>`
-//!    and `/usr/lib/<triplet>` (Debian's `SLIBDIR` and `LIBDIR`); a
+//!    byte order, `#` comments), then the built-in `/lib` and `/usr/lib`
+//!    (Debian's ldconfig; the multiarch ones come from libc6's conf); a
 //!    directory that does not exist, or that is a directory seen before
 //!    (the same directory through a symlink: merged /usr), is skipped;
 //! 2. in each directory, the names `ld.so` would load (`lib*.so*`, `ld-*.so*`,
@@ -119,17 +119,29 @@ fn glob(tree: &Tree, pattern: &str) -> Vec<String> {
     out
 }
 
-/// The directory lines of `/etc/ld.so.conf` with its `include`s, in
-/// order (`parse_conf` of ldconfig): at most 16 levels of include.
+/// Debian's `/etc/ld.so.conf` (libc-bin), used when the image has none:
+/// libc-bin is essential on a dpkg system, so its trigger always reads it.
+pub const DEBIAN_LD_SO_CONF: &str = "include /etc/ld.so.conf.d/*.conf\n";
+
+/// The directory lines of `/etc/ld.so.conf` (else [`DEBIAN_LD_SO_CONF`])
+/// with its `include`s, in order (`parse_conf` of ldconfig): at most 16
+/// levels of include.
 pub fn conf_dirs(tree: &Tree) -> Vec<String> {
     let mut out = Vec::new();
-    parse_conf(tree, "/etc/ld.so.conf", &mut out, 0);
+    match text(tree, "/etc/ld.so.conf") {
+        Some(_) => parse_conf(tree, "/etc/ld.so.conf", &mut out, 0),
+        None => parse_lines(tree, "/etc", DEBIAN_LD_SO_CONF, &mut out, 0),
+    }
     out
 }
 
 fn parse_conf(tree: &Tree, file: &str, out: &mut Vec<String>, depth: u32) {
     let Some(body) = text(tree, file).filter(|_| depth < 16) else { return };
     let base = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    parse_lines(tree, base, &body, out, depth);
+}
+
+fn parse_lines(tree: &Tree, base: &str, body: &str, out: &mut Vec<String>, depth: u32) {
     for line in body.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
         if let Some(rest) = line.strip_prefix("include").filter(|r| r.starts_with([' ', '\t'])) {
@@ -192,7 +204,7 @@ pub fn libcmp(a: &str, b: &str) -> Ordering {
 /// ldconfig's flags for a library (`readelflib.c` and the Linux
 /// `process_elf_file` of x86_64 / aarch64): 64-bit x86-64 and AArch64
 /// libraries are libc6 with their ABI bit; others are libc6 when they
-/// need `libc.so.6` or `libm.so.6`, plain ELF (`1`) otherwise.
+/// need or are `libc.so.6` or `libm.so.6`, plain ELF (`1`) otherwise.
 fn flags(info: &ElfInfo) -> i32 {
     const LIBC6: i32 = 0x0003;
     use object::elf::{EM_AARCH64, EM_X86_64};
@@ -200,7 +212,7 @@ fn flags(info: &ElfInfo) -> i32 {
         (EM_X86_64, true) => 0x0300 | LIBC6,
         (EM_X86_64, false) => 0x0800 | LIBC6,
         (EM_AARCH64, true) => 0x0a00 | LIBC6,
-        _ if info.needed.iter().any(|n| n == "libc.so.6" || n == "libm.so.6") => LIBC6,
+        _ if info.needed.iter().chain(&info.soname).any(|n| n == "libc.so.6" || n == "libm.so.6") => LIBC6,
         _ => 0x0001,
     }
 }
@@ -258,7 +270,10 @@ fn search_dir(tree: &Tree, dir: &str, real: &str) -> Vec<Dlib> {
 /// multiarch triplet ([`libc_triplet`]).
 pub fn ldconfig(tree: &Tree, triplet: &str) -> LdConfig {
     let mut dirs: Vec<(String, String)> = Vec::new();
-    let system = [format!("/lib/{triplet}"), format!("/usr/lib/{triplet}")];
+    // Debian's ldconfig adds `/lib` and `/usr/lib` after the configured
+    // directories (`ldconfig -v` shows them as "<builtin>").
+    let _ = triplet;
+    let system = ["/lib".to_string(), "/usr/lib".to_string()];
     for d in conf_dirs(tree).into_iter().chain(system) {
         let Some(real) = tree.resolve(&d).filter(|r| matches!(tree.get(r).map(|e| &e.kind), Some(Kind::Dir))) else {
             continue;

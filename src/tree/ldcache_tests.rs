@@ -33,6 +33,10 @@ fn conf_dirs_follow_includes_in_byte_order_and_skip_comments() {
     file(&mut t, "/etc/ld.so.conf.d/a.conf", b"/opt/a/lib=libc6\n\n".to_vec());
     file(&mut t, "/etc/ld.so.conf.d/c.txt", b"/never\n".to_vec());
     assert_eq!(conf_dirs(&t), ["/opt/a/lib", "/opt/b/lib", "/first/lib"]);
+    // Without /etc/ld.so.conf (libc-bin not installed): Debian's, which
+    // includes ld.so.conf.d.
+    t.remove("/etc/ld.so.conf");
+    assert_eq!(conf_dirs(&t), ["/opt/a/lib", "/opt/b/lib"]);
 }
 
 #[test]
