@@ -28,6 +28,7 @@ pub mod registry;
 pub mod repo;
 pub mod report;
 pub mod resolve;
+pub mod sandbox;
 pub mod sbom;
 pub mod spec;
 pub mod tree;

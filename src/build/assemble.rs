@@ -91,7 +91,19 @@ pub fn assemble(
     if let Some(n) = bundle {
         report.detail(&format!("CA bundle: {n} certificates"));
     }
-    let maint = run_maintainer_scripts(&mut tree, packages, scripts, report);
+    if let Some(l) = crate::tree::certs::write_ca_links(&mut tree) {
+        report.detail(&format!("/etc/ssl/certs: {} .pem links, {} hash links", l.pem, l.hashed));
+    }
+    let programs = crate::sandbox::Options::for_spec(&spec.spec, 0);
+    let maint = run_maintainer_scripts(&mut tree, packages, scripts, programs, report);
+    if let Some(ld) = crate::tree::ldcache::write_ld_so_cache(&mut tree) {
+        if !ld.links.is_empty() {
+            report.detail(&format!("ldconfig: SONAME links {}", ld.links.join(", ")));
+        }
+        if let Some(n) = ld.cache_entries {
+            report.detail(&format!("ld.so.cache: {n} libraries (for {})", ld.extra_dirs.join(", ")));
+        }
+    }
     if let Some(n) = crate::tree::java::write_java_cacerts_from(&mut tree, certs.as_ref()) {
         report.detail(&format!("Java truststore: {n} certificates"));
     }
@@ -134,6 +146,7 @@ fn run_maintainer_scripts(
     tree: &mut Tree,
     packages: &[Arc<BinaryPackage>],
     scripts: Vec<crate::maint::PackageScripts>,
+    programs: crate::sandbox::Options,
     report: &Reporter,
 ) -> crate::maint::Report {
     let arch = packages.iter().map(|p| p.arch.as_str()).find(|a| *a != "all").unwrap_or("all").to_string();
@@ -141,7 +154,7 @@ fn run_maintainer_scripts(
     let by_name: BTreeMap<String, crate::maint::PackageScripts> =
         scripts.into_iter().map(|s| (s.name.clone(), s)).collect();
     let ordered: Vec<crate::maint::PackageScripts> = order.iter().filter_map(|n| by_name.get(n).cloned()).collect();
-    let maint = crate::maint::apply(tree, &arch, &ordered);
+    let maint = crate::maint::apply(tree, &arch, &ordered, Some(programs));
     if !maint.alternatives.is_empty() {
         report.detail(&format!("alternatives: {} links ({})", maint.alternatives.len(), maint.alternatives.join(", ")));
     }

@@ -143,6 +143,8 @@ pub struct ElfInfo {
     pub runpath: Option<String>,
     /// `DT_RPATH`.
     pub rpath: Option<String>,
+    /// `DT_SONAME` (what `ldconfig` names the cache entry and link after).
+    pub soname: Option<String>,
 }
 
 /// True when `data` starts with the ELF magic.
@@ -243,6 +245,7 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>, R: ReadRef<'a>>(data: R) -> 
         needed: Vec::new(),
         runpath: None,
         rpath: None,
+        soname: None,
     };
     let mut dynamic = None;
     for ph in phdrs {
@@ -256,7 +259,7 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>, R: ReadRef<'a>>(data: R) -> 
     let Some(dyns) = dynamic else { return Some(info) };
     info.dynamic = true;
     let (mut strtab, mut strsz) = (None, None);
-    let (mut needed, mut runpath, mut rpath) = (Vec::new(), None, None);
+    let (mut needed, mut runpath, mut rpath, mut soname) = (Vec::new(), None, None, None);
     for d in dyns {
         let (tag, val) = (d.tag(endian), d.val(endian));
         match tag {
@@ -266,10 +269,11 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>, R: ReadRef<'a>>(data: R) -> 
             elf::DT_NEEDED => needed.push(val),
             elf::DT_RUNPATH => runpath = Some(val),
             elf::DT_RPATH => rpath = Some(val),
+            elf::DT_SONAME => soname = Some(val),
             _ => {}
         }
     }
-    if needed.is_empty() && runpath.is_none() && rpath.is_none() {
+    if needed.is_empty() && runpath.is_none() && rpath.is_none() && soname.is_none() {
         return Some(info);
     }
     // The dynamic string table, found through the PT_LOAD segments.
@@ -289,6 +293,10 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>, R: ReadRef<'a>>(data: R) -> 
         None => None,
     };
     info.rpath = match rpath {
+        Some(o) => Some(string(o)?),
+        None => None,
+    };
+    info.soname = match soname {
         Some(o) => Some(string(o)?),
         None => None,
     };

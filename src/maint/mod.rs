@@ -146,6 +146,10 @@ pub struct World<'t> {
     pub activated: BTreeSet<String>,
     /// debconf answers: every template's default.
     pub debconf: BTreeMap<String, String>,
+    /// How ELF programs of the image that scripts call (trigger programs
+    /// such as `gdk-pixbuf-query-loaders`) run: in [`crate::sandbox`];
+    /// `None` never runs them.
+    pub programs: Option<crate::sandbox::Options>,
     report: Report,
 }
 
@@ -217,7 +221,15 @@ fn script_env(p: &PackageScripts, script: &str) -> HashMap<String, String> {
 /// install, in `packages` order (dependencies first): all `preinst
 /// install`, then all `postinst configure`, then `postinst triggered` for
 /// activated interests; then make the alternatives' links.
-pub fn apply(tree: &mut Tree, arch: &str, packages: &[PackageScripts]) -> Report {
+///
+/// `programs` says how ELF programs of the image that a script calls run
+/// ([`crate::sandbox`]); `None` lists them as omitted.
+pub fn apply(
+    tree: &mut Tree,
+    arch: &str,
+    packages: &[PackageScripts],
+    programs: Option<crate::sandbox::Options>,
+) -> Report {
     let mut debconf = BTreeMap::new();
     for p in packages {
         if let Some(t) = &p.templates {
@@ -233,6 +245,7 @@ pub fn apply(tree: &mut Tree, arch: &str, packages: &[PackageScripts]) -> Report
         manual_alternatives: BTreeMap::new(),
         activated: BTreeSet::new(),
         debconf,
+        programs,
         report: Report::default(),
     };
     for p in packages {

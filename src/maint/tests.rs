@@ -35,7 +35,7 @@ fn an_alternative_registered_in_a_case_arm_with_continuations_is_linked() {
         "tar",
         "#!/bin/sh\nset -e\n\ncase \"$1\" in\n    configure|abort-deconfigure|abort-remove)\n\tupdate-alternatives --install /usr/sbin/rmt rmt /usr/sbin/rmt-tar 50 \\\n\t\t--slave /usr/share/man/man8/rmt.8.gz rmt.8.gz \\\n\t\t\t/usr/share/man/man8/rmt-tar.8.gz \n    ;;\n    upgrade)\n    ;;\nesac\n",
     );
-    let report = apply(&mut t, "amd64", &[tar]);
+    let report = apply(&mut t, "amd64", &[tar], None);
     assert_eq!(report.alternatives, vec!["/usr/sbin/rmt", "/usr/share/man/man8/rmt.8.gz"]);
     assert_eq!(link(&t, "/usr/sbin/rmt"), "/etc/alternatives/rmt");
     assert_eq!(t.resolve("/usr/sbin/rmt").as_deref(), Some("/usr/sbin/rmt-tar"));
@@ -64,7 +64,7 @@ fn loops_variables_and_dpkg_architecture_expand_like_sh() {
         "libblas3",
         "multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)\nupdate-alternatives --install /usr/lib/${multiarch}/libblas.so.3 \\\n  libblas.so.3-${multiarch} /usr/lib/${multiarch}/blas/libblas.so.3 10\n",
     );
-    let report = apply(&mut t, "amd64", &[jre, blas]);
+    let report = apply(&mut t, "amd64", &[jre, blas], None);
     assert_eq!(
         report.alternatives,
         vec![
@@ -88,13 +88,13 @@ fn heredocs_and_functions_write_configuration_files() {
         "new_config_file()\n{\n    cat > /etc/python3/debian_config <<-EOF\n\t[DEFAULT]\n\tbyte-compile = standard\n\tEOF\n}\n\
          case \"$1\" in\n    configure)\n\t[ -d /etc/python3 ] || mkdir /etc/python3\n\t[ -f /etc/python3/debian_config ] || new_config_file\n    ;;\nesac\n",
     );
-    apply(&mut t, "amd64", &[p]);
+    apply(&mut t, "amd64", &[p], None);
     assert_eq!(text(&t, "/etc/python3/debian_config"), "[DEFAULT]\nbyte-compile = standard\n");
     // An existing file is left alone, as `[ -f … ] ||` says.
     let mut t2 = Tree::new();
     file(&mut t2, "/etc/python3/debian_config", "mine\n", "admin");
     let p = pkg("python3", "[ -f /etc/python3/debian_config ] || echo new > /etc/python3/debian_config\n");
-    apply(&mut t2, "amd64", &[p]);
+    apply(&mut t2, "amd64", &[p], None);
     assert_eq!(text(&t2, "/etc/python3/debian_config"), "mine\n");
 }
 
@@ -121,7 +121,7 @@ fn system_accounts_get_the_lowest_free_ids_and_static_groups_come_from_base_pass
         "base-files",
         "for f in wtmp btmp; do touch /var/log/$f; chown root:utmp /var/log/$f; chmod 664 /var/log/$f; done\n",
     );
-    let report = apply(&mut t, "amd64", &[dbus, tcpdump, base]);
+    let report = apply(&mut t, "amd64", &[dbus, tcpdump, base], None);
     let passwd = text(&t, "/etc/passwd");
     let group = text(&t, "/etc/group");
     // 100 is base-passwd's `users` group: the first free system id is 101.
@@ -138,7 +138,7 @@ fn system_accounts_get_the_lowest_free_ids_and_static_groups_come_from_base_pass
     let mut t3 = Tree::new();
     file(&mut t3, "/etc/passwd", "root:x:0:0:root:/root:/sbin/nologin\n", "gen");
     file(&mut t3, "/etc/group", "root:x:0:\n", "gen");
-    apply(&mut t3, "amd64", &[pkg("dbus", "adduser --system --group messagebus\n")]);
+    apply(&mut t3, "amd64", &[pkg("dbus", "adduser --system --group messagebus\n")], None);
     assert!(text(&t3, "/etc/passwd").contains("messagebus:x:101:101:"));
 }
 
@@ -156,7 +156,7 @@ fn debconf_answers_are_the_template_defaults_and_config_scripts_set_them() {
     );
     p.templates = Some("Template: fontconfig/enable_bitmaps\nType: boolean\nDefault: false\nDescription: x\n\nTemplate: tz/area\nType: select\nChoices: Etc, Europe\n".into());
     p.config = Some(". /usr/share/debconf/confmodule\ndb_set tz/area Etc\n".into());
-    apply(&mut t, "amd64", &[p]);
+    apply(&mut t, "amd64", &[p], None);
     assert_eq!(link(&t, "/etc/fonts/conf.d/70-no-bitmaps.conf"), "/usr/share/fontconfig/conf.avail/70-no-bitmaps.conf");
     assert!(t.get("/etc/fonts/conf.d/70-yes-bitmaps.conf").is_none());
     assert_eq!(text(&t, "/etc/area"), "Etc\n");
@@ -179,7 +179,7 @@ fn ucf_installs_the_template_and_phpenmod_links_modules_by_priority() {
         "if [ \"$1\" = \"configure\" ]; then\n    phpini=\"/etc/php/8.2/cli/php.ini\"\n    ucf /usr/lib/php/8.2/php.ini-production.cli $phpini\n    ucfr php8.2-cli $phpini\n\
          \tmods=$(phpquery -M -v 8.2)\n\tfor mod in $mods; do\n\t    phpenmod -m -v 8.2 -s cli -q $mod\n\tdone\nfi\n",
     );
-    let report = apply(&mut t, "amd64", &[cli]);
+    let report = apply(&mut t, "amd64", &[cli], None);
     assert_eq!(text(&t, "/etc/php/8.2/cli/php.ini"), "memory_limit = -1\n");
     assert_eq!(link(&t, "/etc/php/8.2/cli/conf.d/10-opcache.ini"), "/etc/php/8.2/mods-available/opcache.ini");
     assert_eq!(link(&t, "/etc/php/8.2/cli/conf.d/20-ctype.ini"), "/etc/php/8.2/mods-available/ctype.ini");
@@ -205,7 +205,7 @@ fn file_triggers_run_the_interested_postinst_once_with_triggered() {
     libc.triggers = Some("interest-await ldconfig\n".into());
     let mut other = pkg("libfoo", "true\n");
     other.triggers = Some("# Triggers added by dh_makeshlibs\nactivate-noawait ldconfig\n".into());
-    apply(&mut t, "amd64", &[p, libc, other]);
+    apply(&mut t, "amd64", &[p, libc, other], None);
     assert_eq!(text(&t, "/etc/triggered"), "/usr/lib/x86_64-linux-gnu/gdk-pixbuf-2.0/2.10.0/loaders\n");
     assert_eq!(text(&t, "/etc/libc-triggered"), "ldconfig\n");
 }
@@ -218,7 +218,7 @@ fn unknown_commands_on_system_paths_are_warnings_and_nothing_is_silent() {
         "frobnicate --install /etc/x.conf\nsomething-harmless --version\npy3compile -p x\ndeb-systemd-helper enable x.service\n\
          if dpkg --compare-versions \"$2\" lt 1.0; then echo first-install > /etc/x-first; fi\n",
     );
-    let report = apply(&mut t, "amd64", &[p]);
+    let report = apply(&mut t, "amd64", &[p], None);
     let warnings: Vec<&str> = report.warnings().map(|r| r.command.as_str()).collect();
     assert_eq!(warnings, vec!["frobnicate --install /etc/x.conf"]);
     let not: Vec<&str> = report.not_reproduced().map(|r| r.command.as_str()).collect();
@@ -235,7 +235,7 @@ fn unknown_commands_on_system_paths_are_warnings_and_nothing_is_silent() {
 #[test]
 fn a_script_that_cannot_be_read_is_reported_not_half_run() {
     let mut t = Tree::new();
-    let report = apply(&mut t, "amd64", &[pkg("broken", "if true; then\n  echo x > /etc/x\n")]);
+    let report = apply(&mut t, "amd64", &[pkg("broken", "if true; then\n  echo x > /etc/x\n")], None);
     assert_eq!(report.unreadable.len(), 1);
     assert!(report.unreadable[0].2.contains("line 3"), "{:?}", report.unreadable);
     assert!(t.get("/etc/x").is_none());
@@ -248,7 +248,7 @@ fn diversions_with_rename_move_another_packages_file() {
     let mut p = pkg("diverter", "true\n");
     p.preinst =
         Some("dpkg-divert --package diverter --add --rename --divert /usr/bin/tool.real /usr/bin/tool\n".into());
-    apply(&mut t, "amd64", &[p]);
+    apply(&mut t, "amd64", &[p], None);
     assert!(t.get("/usr/bin/tool").is_none());
     assert_eq!(text(&t, "/usr/bin/tool.real"), "theirs");
 }
@@ -258,6 +258,6 @@ fn scripts_never_write_outside_the_image_root() {
     let mut t = Tree::new();
     t.insert("/etc/up", Entry::symlink("../../../.."));
     let p = pkg("evil", "echo x > /etc/up/escape\nln -s /x /../../y\nmkdir -p /etc/up/dir\n");
-    apply(&mut t, "amd64", &[p]);
+    apply(&mut t, "amd64", &[p], None);
     assert!(t.iter().all(|(p, _)| !p.contains("..")));
 }

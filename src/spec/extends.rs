@@ -131,6 +131,7 @@ fn merge(parent: Spec, child: Spec, keys: &BTreeSet<String>) -> Spec {
         accounts,
         image,
         layering: if keys.contains("layering") { child.layering } else { parent.layering },
+        triggers: if keys.contains("triggers") { child.triggers } else { parent.triggers },
     }
 }
 

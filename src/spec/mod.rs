@@ -104,6 +104,27 @@ pub struct Spec {
     /// How this spec's files are split into layers.
     #[serde(default)]
     pub layering: Layering,
+    /// Whether trigger programs the image ships may run (sandboxed, see
+    /// `crate::sandbox`) to make files only they can make.
+    #[serde(default)]
+    pub triggers: Triggers,
+}
+
+/// `triggers:` — running the image's own trigger programs at build time.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Triggers {
+    /// `false` forbids executing anything from the image: the files such
+    /// programs make (gdk-pixbuf's `loaders.cache`, GIO's
+    /// `giomodule.cache`) are listed as omissions instead. Default `true`.
+    #[serde(default = "default_true")]
+    pub run: bool,
+}
+
+impl Default for Triggers {
+    fn default() -> Self {
+        Triggers { run: true }
+    }
 }
 
 /// Layering of the files a spec adds (on top of the layers of the spec it

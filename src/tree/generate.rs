@@ -248,7 +248,7 @@ pub const STATUS_D: &str = "/var/lib/dpkg/status.d";
 /// the SBOM as files of the image, not of a package. Every file under
 /// [`STATUS_D`] is generated too. `/usr/lib/os-release` is generated only
 /// when base-files did not ship it or the spec sets `PRETTY_NAME`.
-pub const GENERATED_FILES: [&str; 8] = [
+pub const GENERATED_FILES: [&str; 9] = [
     "/etc/passwd",
     "/etc/group",
     "/etc/nsswitch.conf",
@@ -257,6 +257,7 @@ pub const GENERATED_FILES: [&str; 8] = [
     OS_RELEASE,
     CA_BUNDLE,
     crate::tree::java::JAVA_CACERTS,
+    crate::tree::ldcache::LD_SO_CACHE,
 ];
 
 /// What dpkg would have recorded for one installed package: its control

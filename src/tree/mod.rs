@@ -4,11 +4,13 @@
 //! scripts would have made. Nothing here touches the host filesystem.
 
 pub mod alternatives;
+pub mod certs;
 pub mod content;
 pub mod extract;
 pub mod filter;
 pub mod generate;
 pub mod java;
+pub mod ldcache;
 pub mod usrmerge;
 
 use std::collections::BTreeMap;
