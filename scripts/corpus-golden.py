@@ -153,7 +153,7 @@ def record(root, golden, base_json, lock, name):
     import yaml
     base = json.load(open(base_json))
     lock_text = open(lock, "rb").read()
-    closure = {p["name"] for p in yaml.safe_load(lock_text)["packages"]["amd64"]}
+    closure = {p["name"] for p in yaml.load(lock_text, Loader=yaml.BaseLoader)["packages"]["amd64"]}
     own = owned(root)
     alts = alternatives(root, own, closure)
     alt_paths = set()

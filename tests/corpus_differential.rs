@@ -399,23 +399,47 @@ fn one(set: &Set) -> Outcome {
     o
 }
 
-/// The lines of a build error that say what failed (the `error:` line and
-/// the findings under it, at most four).
-fn first_error(e: &str) -> String {
-    let lines: Vec<&str> = e.lines().collect();
-    let at = lines.iter().position(|l| l.contains("error")).unwrap_or(0);
-    lines.iter().skip(at).take(4).map(|l| l.trim()).collect::<Vec<_>>().join(" / ").chars().take(400).collect()
+/// A build error by kind of finding: `kind ×count: examples` per kind of
+/// the image check's findings (`  - PATH (from PKG): MESSAGE` lines), else
+/// the error's first lines.
+fn build_summary(e: &str) -> String {
+    let mut kinds: BTreeMap<String, (usize, BTreeSet<String>)> = BTreeMap::new();
+    for line in e.lines().filter_map(|l| l.trim().strip_prefix("- ")) {
+        let (what, msg) = line.split_once("): ").map(|(w, m)| (w.to_string() + ")", m)).unwrap_or((line.into(), ""));
+        let (kind, example) = if let Some(t) = msg.strip_prefix("dangling symlink to ") {
+            ("dangling symlink", format!("{what} -> {}", t.split(':').next().unwrap_or(t)))
+        } else if msg.starts_with("program interpreter") {
+            ("program interpreter missing", msg.split_whitespace().nth(2).unwrap_or("").to_string())
+        } else if let Some(lib) = msg.strip_prefix("needs ") {
+            ("library missing", lib.split(',').next().unwrap_or(lib).to_string())
+        } else if msg.contains("entrypoint") {
+            ("entrypoint missing", what.split_whitespace().next().unwrap_or("").to_string())
+        } else {
+            ("other", line.to_string())
+        };
+        let k = kinds.entry(kind.to_string()).or_default();
+        k.0 += 1;
+        k.1.insert(example);
+    }
+    if kinds.is_empty() {
+        return e.lines().take(4).map(str::trim).collect::<Vec<_>>().join(" / ").chars().take(400).collect();
+    }
+    let part = |(k, (n, ex)): (&String, &(usize, BTreeSet<String>))| {
+        let shown: Vec<&str> = ex.iter().take(3).map(String::as_str).collect();
+        format!("{k} ×{n} [{}{}]", shown.join("; "), if ex.len() > 3 { "; …" } else { "" })
+    };
+    kinds.iter().map(part).collect::<Vec<_>>().join("; ")
 }
 
 fn table(outcomes: &[Outcome]) -> String {
     let mut t = format!(
-        "{:<26} {:>6} {:<6} {:>11} {:>16} {:>6} {:<10} {}\n",
+        "{:<26} {:>6} {:<6} {:>11} {:>16} {:>6} {:<22} {}\n",
         "set", "secs", "build", "alt ok/bad", "paths ok/bad/om", "users", "smoke", "expected/observed gaps"
     );
     for o in outcomes {
-        let smoke = o.smoke.iter().map(|(a, r)| format!("{}:{}", &a[..1], if r.is_ok() { "ok" } else { "FAIL" }));
+        let smoke = o.smoke.iter().map(|(a, r)| format!("{a}:{}", if r.is_ok() { "ok" } else { "FAIL" }));
         t += &format!(
-            "{:<26} {:>6.1} {:<6} {:>11} {:>16} {:>6} {:<10} {}\n",
+            "{:<26} {:>6.1} {:<6} {:>11} {:>16} {:>6} {:<22} {}\n",
             o.name,
             o.seconds,
             if o.build.is_some() { "FAIL" } else { "ok" },
@@ -432,7 +456,7 @@ fn table(outcomes: &[Outcome]) -> String {
 fn details(o: &Outcome) -> String {
     let mut d = String::new();
     if let Some(e) = &o.build {
-        d += &format!("  build: {}\n", first_error(e));
+        d += &format!("  build: {}\n", build_summary(e));
     }
     if let Some(e) = &o.golden {
         d += &format!("  golden: {e}\n");
@@ -463,11 +487,27 @@ fn corpus_sets_build_run_and_match_what_dpkg_made() {
         serde_yaml::from_str(&std::fs::read_to_string(project().join("tests/corpus/sets.yaml")).unwrap()).unwrap();
     let only: Option<BTreeSet<String>> =
         std::env::var("DISTILL_CORPUS").ok().map(|v| v.split(',').map(String::from).collect());
-    let sets: Vec<&Set> = corpus.sets.iter().filter(|s| only.as_ref().is_none_or(|o| o.contains(&s.name))).collect();
+    let sets: Vec<&Set> = corpus.sets.iter().filter(|s| only.as_ref().map_or(true, |o| o.contains(&s.name))).collect();
     for s in &sets {
         assert!(s.suite == "bookworm" || s.suite == "trixie", "{}: suite {}", s.name, s.suite);
         assert!(!s.packages.is_empty() && !s.archs.is_empty(), "{}: no packages or archs", s.name);
         let _ = &s.extras;
+        let spec_path = project().join("tests/corpus/specs").join(format!("{}.yaml", s.name));
+        let spec: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&spec_path).unwrap_or_default())
+            .unwrap_or(serde_yaml::Value::Null);
+        let list = |k: &str| -> Vec<String> {
+            spec[k]
+                .as_sequence()
+                .map(|v| v.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .unwrap_or_default()
+        };
+        assert!(
+            list("packages") == s.packages && list("archs") == s.archs,
+            "{}: {} is missing or out of date with tests/corpus/sets.yaml: run scripts/corpus-locks {}",
+            s.name,
+            spec_path.display(),
+            s.name
+        );
         for k in &s.expect {
             assert!(KINDS.contains(&k.as_str()), "{}: expect {k:?} is not one of {KINDS:?}", s.name);
         }
@@ -511,6 +551,11 @@ fn corpus_sets_build_run_and_match_what_dpkg_made() {
     }
     let _ = std::fs::create_dir_all(project().join("target/corpus"));
     let _ = std::fs::write(project().join("target/corpus/report.txt"), &report);
+    // The observed gaps per set, for updating `expect:` (scripts/corpus-expect writes them into sets.yaml).
+    let observed: BTreeMap<&str, Vec<&str>> =
+        outcomes.iter().map(|o| (o.name.as_str(), o.failed_kinds().into_iter().collect())).collect();
+    let _ =
+        std::fs::write(project().join("target/corpus/observed.json"), serde_json::to_string_pretty(&observed).unwrap());
     println!("{report}");
     assert!(unexpected.is_empty(), "differences from the expected state:\n{}\n\n{report}", unexpected.join("\n"));
 }
