@@ -201,15 +201,21 @@ fn id_names(root: &Path, file: &str) -> BTreeMap<u32, String> {
     m
 }
 
-/// The omission patterns of tests/corpus/omissions.txt.
-fn omissions() -> globset::GlobSet {
+/// The patterns of tests/corpus/omissions.txt: (paths omitted, paths whose
+/// bytes may differ — the `content-differs` lines).
+fn omissions() -> (globset::GlobSet, globset::GlobSet) {
     let text = std::fs::read_to_string(project().join("tests/corpus/omissions.txt")).unwrap();
-    let mut b = globset::GlobSetBuilder::new();
+    let (mut omit, mut differ) = (globset::GlobSetBuilder::new(), globset::GlobSetBuilder::new());
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let pat = line.split_whitespace().next().unwrap();
-        b.add(globset::GlobBuilder::new(pat).literal_separator(true).build().unwrap());
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap();
+        let (set, pat) = match first {
+            "content-differs" => (&mut differ, words.next().expect("content-differs needs a glob")),
+            _ => (&mut omit, first),
+        };
+        set.add(globset::GlobBuilder::new(pat).literal_separator(true).build().unwrap());
     }
-    b.build().unwrap()
+    (omit.build().unwrap(), differ.build().unwrap())
 }
 
 /// Does the link at `link` lead to the same file as `chosen`?
@@ -231,7 +237,7 @@ fn compare(set: &Set, root: &Path, o: &mut Outcome) {
     };
     let lock = std::fs::read(project().join("tests/corpus/specs").join(format!("{}.lock", set.name))).unwrap();
     let lock_sha = distill_sha256(&lock);
-    let omit = omissions();
+    let (omit, differ) = omissions();
     let (users, groups) = (id_names(root, "passwd"), id_names(root, "group"));
     let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap_or_default();
     let group = std::fs::read_to_string(root.join("etc/group")).unwrap_or_default();
@@ -275,7 +281,7 @@ fn compare(set: &Set, root: &Path, o: &mut Outcome) {
                     o.path_omitted += 1;
                     continue;
                 }
-                match path_differs(root, &f, &users, &groups) {
+                match path_differs(root, &f, &users, &groups, differ.is_match(f[1])) {
                     None => o.path_ok += 1,
                     Some(d) => o.path_bad.push(format!("{}: {d}", f[1])),
                 }
@@ -293,12 +299,14 @@ fn distill_sha256(data: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(data))
 }
 
-/// How the image's `f[1]` differs from the golden line `f`, if it does.
+/// How the image's `f[1]` differs from the golden line `f`, if it does
+/// (the bytes of a file only unless `bytes_may_differ`).
 fn path_differs(
     root: &Path,
     f: &[&str],
     users: &BTreeMap<u32, String>,
     groups: &BTreeMap<u32, String>,
+    bytes_may_differ: bool,
 ) -> Option<String> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let Some(at) = resolve(root, f[1], false) else { return Some("missing".into()) };
@@ -326,7 +334,7 @@ fn path_differs(
         users.get(&meta.uid()).cloned().unwrap_or(meta.uid().to_string()),
         groups.get(&meta.gid()).cloned().unwrap_or(meta.gid().to_string())
     );
-    if kind == "file" {
+    if kind == "file" && !bytes_may_differ {
         let data = std::fs::read(&full).unwrap_or_default();
         if distill_sha256(&data) != f[5] {
             return Some("content differs".into());
@@ -464,8 +472,21 @@ fn details(o: &Outcome) -> String {
     for a in &o.alt_bad {
         d += &format!("  alternative: {a}\n");
     }
+    // Paths with the same problem in one directory, four or more: one line.
+    let mut by_dir: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
     for p in &o.path_bad {
-        d += &format!("  script path: {p}\n");
+        let (path, problem) = p.split_once(": ").unwrap_or((p, ""));
+        let dir = path.rsplit_once('/').map_or("/", |(d, _)| d);
+        by_dir.entry((dir, problem)).or_default().push(path);
+    }
+    for ((dir, problem), paths) in by_dir {
+        if paths.len() >= 4 {
+            d += &format!("  script paths: {dir}/* ×{}: {problem} (e.g. {})\n", paths.len(), paths[0]);
+        } else {
+            for p in paths {
+                d += &format!("  script path: {p}: {problem}\n");
+            }
+        }
     }
     for u in &o.users_bad {
         d += &format!("  account: {u}\n");
