@@ -149,6 +149,15 @@ def alternatives(root, own, closure):
     return out
 
 
+def packages_digest(lock_text):
+    """SHA256 of the lock's amd64 packages as `name=version` lines, in lock
+    order: what the golden was recorded from (the spec's other fields, such
+    as the entrypoint, do not change what dpkg makes)."""
+    import yaml
+    pkgs = yaml.load(lock_text, Loader=yaml.BaseLoader)["packages"]["amd64"]
+    return hashlib.sha256("".join(f"{p['name']}={p['version']}\n" for p in pkgs).encode()).hexdigest()
+
+
 def record(root, golden, base_json, lock, name):
     import yaml
     base = json.load(open(base_json))
@@ -183,7 +192,7 @@ def record(root, golden, base_json, lock, name):
     acc_u, acc_g = accounts(root)
     out = [f"# Golden of corpus set {name}: what dpkg and its maintainer scripts made",
            "# (scripts/corpus-goldens; regenerate, do not edit). Tab-separated.",
-           f"lock\t{hashlib.sha256(lock_text).hexdigest()}"]
+           f"packages\t{packages_digest(lock_text)}"]
     for n, link, chosen, pkg, sl in alts:
         out.append(f"alternative\t{n}\t{link}\t{chosen}\t{pkg}")
         for s in sl:
