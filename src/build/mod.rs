@@ -450,6 +450,7 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
         let mut pending: Vec<(crate::layer::LayerContent, i64, String)> = Vec::new();
         let mut tree = crate::tree::Tree::new();
         let mut maint: Option<crate::maint::Report> = None;
+        let mut made_by_scripts = std::collections::BTreeSet::new();
         // The layers of the specs this one extends are final as soon as
         // their level is assembled: they are written in the background
         // while the next levels are assembled (one core assembles, the
@@ -477,6 +478,7 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
                 let (assembled, scripts) =
                     assemble::assemble(&level.spec, &level.plan.os, &lp.packages, &unpacked, report)?;
                 tree = assembled;
+                made_by_scripts.extend(scripts.made.iter().cloned());
                 maint = Some(scripts);
                 let last = i + 1 == levels.len();
                 if last {
@@ -615,7 +617,10 @@ pub fn build_levels(levels: &[Level], opts: &BuildOptions, report: &Reporter) ->
             dropped: ap.dropped.clone(),
             warnings,
             layers,
-            maintainer_scripts: maint.take().unwrap_or_default(),
+            maintainer_scripts: crate::maint::Report {
+                made: made_by_scripts.iter().cloned().collect(),
+                ..maint.take().unwrap_or_default()
+            },
         });
     }
     if archs.is_empty() {

@@ -619,6 +619,7 @@ fn maintainer_scripts_json(r: &distill::maint::Report) -> serde_json::Value {
         "omitted": omitted,
         "unknown": unknown,
         "alternatives": r.alternatives,
+        "made": r.made,
         "not_reproduced": r.not_reproduced().collect::<Vec<_>>(),
         "unreadable": r.unreadable.iter().map(|(p, s, why)| serde_json::json!({"package": p, "script": s, "error": why})).collect::<Vec<_>>(),
     })

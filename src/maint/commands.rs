@@ -115,9 +115,6 @@ pub fn run(sh: &mut Shell, argv: &[String], stdin: &[u8], out: &mut Vec<u8>) -> 
     if let Some(status) = dpkg_tools(sh, &name, a, out) {
         return status;
     }
-    if let Some(status) = shell_program(sh, argv, stdin, out) {
-        return status;
-    }
     if let Some((_, why)) = NO_EFFECT.iter().find(|(n, _)| *n == name) {
         sh.world.record(sh.line, argv, Handling::NoEffect(why.to_string()));
         return 0;
@@ -126,12 +123,15 @@ pub fn run(sh: &mut Shell, argv: &[String], stdin: &[u8], out: &mut Vec<u8>) -> 
         sh.world.record(sh.line, argv, Handling::Omitted(why.to_string()));
         return 0;
     }
-    if let Some(status) = image_program(sh, argv, out) {
+    if let Some(status) = shell_program(sh, argv, stdin, out) {
         return status;
     }
     if (READS.contains(&name.as_str()) || name == "dpkg") && !(name == "sed" && a.iter().any(|w| w.starts_with("-i"))) {
         sh.world.record(sh.line, argv, Handling::NoEffect("reads and prints only (its output is not emulated)".into()));
         return 0;
+    }
+    if let Some(status) = image_program(sh, argv, out) {
+        return status;
     }
     let changes = argv.iter().skip(1).any(|w| {
         ["/etc/", "/usr/", "/var/", "/opt/", "/lib", "/bin/", "/sbin/", "/srv/"].iter().any(|p| w.starts_with(p))
@@ -361,6 +361,7 @@ fn image_program(sh: &mut Shell, argv: &[String], out: &mut Vec<u8>) -> Option<i
                 }
             }
             let made = crate::sandbox::apply(sh.world.tree, &rest);
+            sh.world.made(made.iter().cloned());
             sh.world.record(
                 sh.line,
                 argv,

@@ -100,6 +100,11 @@ pub struct Report {
     pub alternatives: Vec<String>,
     /// Scripts that could not be read (package, script, reason).
     pub unreadable: Vec<(String, String, String)>,
+    /// Paths the scripts created or replaced (as written, parents'
+    /// symlinks followed), sorted: files no package owns that are the
+    /// image's own, like distill's generated files.
+    #[serde(default)]
+    pub made: Vec<String>,
 }
 
 impl Report {
@@ -181,8 +186,14 @@ impl World<'_> {
     /// climbs out of the image.
     pub fn put(&mut self, path: &str, entry: Entry) {
         if self.tree.resolve_parents_for_write(path).is_ok() && crate::tree::normalize(path).is_some() {
-            self.tree.insert(path, entry);
+            let written = self.tree.insert(path, entry);
+            self.report.made.push(written);
         }
+    }
+
+    /// Record paths made by other means (a sandboxed program's changes).
+    pub fn made(&mut self, paths: impl IntoIterator<Item = String>) {
+        self.report.made.extend(paths);
     }
 
     /// A redirection `> path` (`>> path`: append) of a script's output.
@@ -264,6 +275,8 @@ pub fn apply(
     accounts::name_file_owners(&mut exec::Shell::new(&mut world, "", Vec::new(), HashMap::new()));
     let (alts, manual) = (std::mem::take(&mut world.alternatives), std::mem::take(&mut world.manual_alternatives));
     let mut report = std::mem::take(&mut world.report);
+    report.made.sort();
+    report.made.dedup();
     report.alternatives = crate::tree::alternatives::write_alternatives(world.tree, &alts, &manual);
     report
 }

@@ -145,7 +145,12 @@ pub fn write_ca_links(tree: &mut Tree) -> Option<CaLinks> {
         return None;
     }
     for crt in &crts {
-        tree.insert(&format!("{CERTS_DIR}/{}", pem_link_name(crt)), Entry::symlink(crt));
+        let name = pem_link_name(crt);
+        // A file named just `.crt` would make a link named `.pem`: not a
+        // certificate name update-ca-certificates would use.
+        if name.len() > ".pem".len() {
+            tree.insert(&format!("{CERTS_DIR}/{name}"), Entry::symlink(crt));
+        }
     }
     let hashed = rehash(tree, CERTS_DIR).len();
     Some(CaLinks { pem: crts.len(), hashed })
