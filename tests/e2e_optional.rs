@@ -169,7 +169,6 @@ fn ruby_builds_with_rdoc_links_into_recommends_as_warnings_and_runs() {
 /// update-alternatives: it builds once maintainer-script alternatives are
 /// reproduced (issue 14 point 1, src/maint).
 #[test]
-#[ignore = "needs update-alternatives from maintainer scripts (libblas.so.3), issue 14 point 1"]
 fn ffmpeg_builds_with_the_caca_gl_plugin_as_a_warning_and_runs() {
     if skip() {
         return;

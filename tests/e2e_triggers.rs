@@ -52,6 +52,14 @@ fn only_file(changes: &[Change], want: &str) -> Vec<u8> {
     }
 }
 
+/// A regular file of the built image (made by the build's maintainer-script run).
+fn file_bytes(tree: &Tree, path: &str) -> Vec<u8> {
+    match &tree.get(path).unwrap_or_else(|| panic!("the build made no {path}")).kind {
+        distill::tree::Kind::File { data, .. } => data.read_lossy().into_owned(),
+        k => panic!("{path} is {k:?}"),
+    }
+}
+
 fn dpkg_made(arch: &str, path: &str) -> Option<Vec<u8>> {
     let root = std::env::var_os(format!("DISTILL_DPKG_ROOT_{}", arch.to_uppercase()))?;
     Some(std::fs::read(std::path::Path::new(&root).join(&path[1..])).unwrap())
@@ -103,6 +111,7 @@ fn trigger_programs_make_gdk_pixbuf_and_gio_caches_on_amd64_and_arm64() {
         let changes = run_in_image(tree, arch, &argv, &opts).unwrap();
         eprintln!("{arch}: gdk-pixbuf-query-loaders twice in {:.1?}", start.elapsed());
         let cache = only_file(&changes, &cache_path);
+        assert_eq!(cache, file_bytes(tree, &cache_path), "{arch}: the build's loaders.cache differs from a fresh run");
         let text = String::from_utf8(cache.clone()).unwrap();
         // PNG and JPEG are built into bookworm's libgdk-pixbuf; these are modules.
         for loader in ["libpixbufloader-svg.so", "libpixbufloader-gif.so", "libpixbufloader-tiff.so"] {
@@ -119,8 +128,16 @@ fn trigger_programs_make_gdk_pixbuf_and_gio_caches_on_amd64_and_arm64() {
         let opts = Options { package: Some("libglib2.0-0".into()), ..Options::default() };
         let modules = format!("/usr/lib/{t}/gio/modules");
         let prog = format!("/usr/lib/{t}/glib-2.0/gio-querymodules");
-        let changes = run_in_image(tree, arch, &[prog, modules.clone()], &opts).unwrap();
-        let cache = only_file(&changes, &format!("{modules}/giomodule.cache"));
+        // The build already ran libglib2.0-0's postinst (src/maint runs the
+        // program in the sandbox): run it again on the image without that
+        // cache and expect the same bytes.
+        let gio_cache = format!("{modules}/giomodule.cache");
+        let built_gio = file_bytes(tree, &gio_cache);
+        let mut bare = tree.clone();
+        bare.remove(&gio_cache);
+        let changes = run_in_image(&bare, arch, &[prog, modules.clone()], &opts).unwrap();
+        let cache = only_file(&changes, &gio_cache);
+        assert_eq!(cache, built_gio, "{arch}: the build's giomodule.cache differs from a fresh run");
         let text = String::from_utf8(cache).unwrap();
         assert!(text.contains("libgiognutls.so: gio-tls-backend"), "{text}");
         if let Some(dpkg) = dpkg_made(arch, &format!("{modules}/giomodule.cache")) {
