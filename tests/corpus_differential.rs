@@ -370,7 +370,7 @@ fn smoke(set: &Set, root: &Path) -> Result<(), String> {
         run_capture(Command::new("mount").args(["-t", "proc", "proc"]).arg(&proc))?;
     }
     let mut cmd = Command::new("timeout");
-    cmd.arg("300").arg("chroot").arg(root).args(&s.argv).env_clear();
+    cmd.arg("60").arg("chroot").arg(root).args(&s.argv).env_clear();
     cmd.env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").envs(&s.env);
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let result = (|| {
