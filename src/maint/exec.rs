@@ -180,15 +180,23 @@ impl<'w, 't> Shell<'w, 't> {
         for v in values {
             self.vars.insert(var.into(), v);
             self.node(body, stdin, out);
-            match self.flow {
-                Flow::Break => {
-                    self.flow = Flow::Next;
-                    break;
-                }
-                Flow::Continue => self.flow = Flow::Next,
-                Flow::Next => {}
-                _ => return,
+            if self.loop_ends() {
+                break;
             }
+        }
+    }
+
+    /// After a loop body: `break` ends the loop, `continue` goes on;
+    /// `exit`/`return` end it and stay in force. True when the loop ends.
+    fn loop_ends(&mut self) -> bool {
+        match self.flow {
+            Flow::Break | Flow::Continue => {
+                let ends = self.flow == Flow::Break;
+                self.flow = Flow::Next;
+                ends
+            }
+            Flow::Next => false,
+            _ => true,
         }
     }
 
@@ -199,14 +207,8 @@ impl<'w, 't> Shell<'w, 't> {
                 break;
             }
             self.node(body, stdin, out);
-            match self.flow {
-                Flow::Break => {
-                    self.flow = Flow::Next;
-                    break;
-                }
-                Flow::Continue => self.flow = Flow::Next,
-                Flow::Next => {}
-                _ => return,
+            if self.loop_ends() {
+                break;
             }
         }
         if !self.stopped() {
