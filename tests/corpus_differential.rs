@@ -369,6 +369,13 @@ fn smoke(set: &Set, root: &Path) -> Result<(), String> {
         std::fs::create_dir_all(&proc).map_err(|e| e.to_string())?;
         run_capture(Command::new("mount").args(["-t", "proc", "proc"]).arg(&proc))?;
     }
+    // A container engine gives every container /dev/null (OCI runtime
+    // spec, "Default Devices"); chroot does not: make it, as a runtime would.
+    let dev = root.join("dev");
+    std::fs::create_dir_all(&dev).map_err(|e| e.to_string())?;
+    if !dev.join("null").exists() {
+        run_capture(Command::new("mknod").args(["-m", "666"]).arg(dev.join("null")).args(["c", "1", "3"]))?;
+    }
     let mut cmd = Command::new("timeout");
     cmd.arg("60").arg("chroot").arg(root).args(&s.argv).env_clear();
     cmd.env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").envs(&s.env);

@@ -410,6 +410,15 @@ impl<'w, 't> Shell<'w, 't> {
                 }
             }
             "getopts" => self.getopts(a),
+            // Input is not fed line by line here: `read` meets end of input,
+            // so `while read …` loops end at once (recorded once).
+            "read" => {
+                a.iter().filter(|w| !w.starts_with('-')).for_each(|w| {
+                    self.vars.insert(w.clone(), String::new());
+                });
+                self.world.record(self.line, argv, super::Handling::Unknown { changes_system: false });
+                1
+            }
             "exec" if !a.is_empty() => {
                 self.command(a, stdin, out);
                 self.flow = Flow::Exit;
