@@ -6,7 +6,7 @@
 
 mod real;
 
-use real::{project, skip};
+use real::{project, skip, ProcMount};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -213,24 +213,6 @@ fn nodejs_image_runs_node_on_both_architectures() {
             let (ok, out, err) = chroot(&root, &config(&layout, "latest", arch), &["/usr/bin/node", "-e", js]);
             assert!(ok && out.starts_with("ok"), "{name} {arch}: {out}{err}");
         }
-    }
-}
-
-/// /proc mounted inside a rootfs for the life of the value.
-struct ProcMount(PathBuf);
-
-impl ProcMount {
-    fn new(root: &Path) -> Self {
-        let p = root.join("proc");
-        std::fs::create_dir_all(&p).unwrap();
-        must(Command::new("mount").args(["-t", "proc", "proc"]).arg(&p));
-        ProcMount(p)
-    }
-}
-
-impl Drop for ProcMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
     }
 }
 

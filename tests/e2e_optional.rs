@@ -10,7 +10,7 @@
 
 mod real;
 
-use real::{cache_dir, project, skip};
+use real::{cache_dir, project, skip, ProcMount};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -90,25 +90,6 @@ fn unpack(layout: &Path, dir: &Path) -> PathBuf {
 /// Run `argv` in `rootfs` with the image's default PATH.
 fn chroot(rootfs: &Path, argv: &[&str]) -> (bool, String, String) {
     run(Command::new("chroot").arg(rootfs).args(argv).env_clear().env("PATH", distill::build::assemble::DEFAULT_PATH))
-}
-
-/// /proc mounted inside a rootfs for the life of the value (the JVM finds
-/// its libraries through /proc/self/exe).
-struct ProcMount(PathBuf);
-
-impl ProcMount {
-    fn new(root: &Path) -> Self {
-        let p = root.join("proc");
-        std::fs::create_dir_all(&p).unwrap();
-        must(Command::new("mount").args(["-t", "proc", "proc"]).arg(&p));
-        ProcMount(p)
-    }
-}
-
-impl Drop for ProcMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
 }
 
 #[test]

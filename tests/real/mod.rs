@@ -20,3 +20,24 @@ pub fn project() -> PathBuf {
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("DISTILL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| project().join("target/e2e-cache"))
 }
+
+/// /proc mounted inside an unpacked rootfs for the life of the value (the
+/// JVM finds its libraries through /proc/self/exe); unmounted on drop.
+pub struct ProcMount(PathBuf);
+
+impl ProcMount {
+    /// Mount proc at `root/proc` (created); panics when `mount` fails.
+    pub fn new(root: &std::path::Path) -> Self {
+        let p = root.join("proc");
+        std::fs::create_dir_all(&p).unwrap();
+        let st = std::process::Command::new("mount").args(["-t", "proc", "proc"]).arg(&p).status();
+        assert!(st.is_ok_and(|s| s.success()), "mount -t proc proc {}", p.display());
+        ProcMount(p)
+    }
+}
+
+impl Drop for ProcMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
